@@ -1,0 +1,48 @@
+# Developer tasks. The module has no dependencies: tools run through
+# "go run pkg@version" and never enter go.mod.
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+PKG         := ./...
+
+.PHONY: test check fmt-check vet staticcheck deps-check bench cover fuzz demo
+
+## test: vet, then every test with the race detector
+test: vet
+	go test -race -count=1 $(PKG)
+
+## check: formatting, vet, staticcheck, and the no-dependency rule
+check: fmt-check vet staticcheck deps-check
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet $(PKG)
+
+staticcheck:
+	go run $(STATICCHECK) $(PKG)
+
+## deps-check: fail if go.mod grew a requirement
+deps-check:
+	@if grep -qE '^[[:space:]]*require([[:space:]]|\()' go.mod; then echo "go.mod has a require line: the library is standard library only"; exit 1; fi
+	@test "$$(go list -m all)" = "github.com/loopauth/loopauth" || { echo "unexpected modules:"; go list -m all; exit 1; }
+
+## bench: the benchmarks, each beside its floor
+bench:
+	go test -run '^$$' -bench . -benchmem -count 6 $(PKG)
+
+## cover: coverage profile and summary
+cover:
+	go test -count=1 -coverprofile=cover.out $(PKG)
+	go tool cover -func=cover.out | tail -1
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for f in $$(go test -list '^Fuzz' . | grep '^Fuzz'); do \
+		echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
+
+## demo: the main job, unattended, against the embedded test provider
+demo:
+	go run ./examples/demo -auto

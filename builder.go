@@ -1,0 +1,344 @@
+package loopauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout is how long RunAuthorizationFlow waits for the browser to
+// come back when Timeout is not set. RFC 6749 §4.1.2 recommends codes live
+// at most ten minutes; five minutes is enough for a person to sign in.
+const DefaultTimeout = 5 * time.Minute
+
+// BrowserOpener opens authURL for the user. It may return at once (a
+// desktop browser was launched) or block until the browser side is
+// finished (a text browser, or a test user agent such as
+// loopauthtest.Provider.Browser); the flow keeps serving the callback while
+// it runs. It must return when ctx is done. An error is not fatal: the URL
+// is printed to standard error and the flow keeps waiting.
+type BrowserOpener func(ctx context.Context, authURL string) error
+
+// CLITokenClientBuilder collects the settings of a CLITokenClient. Setters
+// record values and never fail; Build checks everything at once. The zero
+// value is ready to use, and a builder may be reused: Build takes a
+// snapshot, so later changes do not affect clients already built.
+type CLITokenClientBuilder struct {
+	clientID        string
+	clientSecret    string
+	authURL         string
+	tokenURL        string
+	scopes          []Scope
+	port            int
+	portRequired    bool
+	successHTML     *string
+	errorHTML       *string
+	successRenderer SuccessPageRenderer
+	errorRenderer   ErrorPageRenderer
+	noBrowser       bool
+	opener          BrowserOpener
+	timeout         time.Duration
+	timeoutSet      bool
+	onAuthURL       func(*ExtraAuthParams)
+	onURL           func(*url.URL)
+	onServerReady   func(port int)
+	httpClient      *http.Client
+	logger          *slog.Logger
+}
+
+// NewBuilder returns an empty builder. Call at least ClientID, AuthURL and
+// TokenURL, then Build.
+func NewBuilder() *CLITokenClientBuilder { return &CLITokenClientBuilder{} }
+
+// ClientID sets the OAuth client identifier registered with the provider.
+func (b *CLITokenClientBuilder) ClientID(id string) *CLITokenClientBuilder {
+	b.clientID = id
+	return b
+}
+
+// ClientSecret sets a client secret, sent in the token request body
+// (client_secret_post). Without it the client is public and relies on PKCE
+// alone, which is what RFC 8252 expects of native apps: a secret shipped
+// inside a CLI is not confidential, but it is still never logged.
+func (b *CLITokenClientBuilder) ClientSecret(secret string) *CLITokenClientBuilder {
+	b.clientSecret = secret
+	return b
+}
+
+// AuthURL sets the provider's authorization endpoint. It must be an
+// absolute https URL (http only for a loopback host); its query is kept.
+func (b *CLITokenClientBuilder) AuthURL(rawURL string) *CLITokenClientBuilder {
+	b.authURL = rawURL
+	return b
+}
+
+// TokenURL sets the provider's token endpoint, with the same rules as
+// AuthURL.
+func (b *CLITokenClientBuilder) TokenURL(rawURL string) *CLITokenClientBuilder {
+	b.tokenURL = rawURL
+	return b
+}
+
+// AddScopes adds scopes to request. They accumulate, duplicates are
+// dropped, and they are sent in a stable order (see Scope). The "openid"
+// scope cannot be added here: it switches on ID-token verification, which
+// has its own builder methods.
+func (b *CLITokenClientBuilder) AddScopes(scopes ...Scope) *CLITokenClientBuilder {
+	b.scopes = append(b.scopes, scopes...)
+	return b
+}
+
+// PortHint asks for a callback port, falling back to a random free port
+// when it is busy. The last of PortHint and RequirePort wins.
+func (b *CLITokenClientBuilder) PortHint(port int) *CLITokenClientBuilder {
+	b.port, b.portRequired = port, false
+	return b
+}
+
+// RequirePort insists on a callback port, for providers whose registered
+// redirect URI names one. A busy port makes the flow fail with an error
+// wrapping ErrPortInUse. The last of PortHint and RequirePort wins.
+func (b *CLITokenClientBuilder) RequirePort(port int) *CLITokenClientBuilder {
+	b.port, b.portRequired = port, true
+	return b
+}
+
+// SuccessHTML replaces the default success page with a fixed document,
+// served as is.
+func (b *CLITokenClientBuilder) SuccessHTML(html string) *CLITokenClientBuilder {
+	b.successHTML = &html
+	return b
+}
+
+// ErrorHTML replaces the default error page with a fixed document, served
+// as is.
+func (b *CLITokenClientBuilder) ErrorHTML(html string) *CLITokenClientBuilder {
+	b.errorHTML = &html
+	return b
+}
+
+// SuccessRenderer renders the success page. It takes precedence over
+// SuccessHTML.
+func (b *CLITokenClientBuilder) SuccessRenderer(r SuccessPageRenderer) *CLITokenClientBuilder {
+	b.successRenderer = r
+	return b
+}
+
+// ErrorRenderer renders error pages. It takes precedence over ErrorHTML.
+func (b *CLITokenClientBuilder) ErrorRenderer(r ErrorPageRenderer) *CLITokenClientBuilder {
+	b.errorRenderer = r
+	return b
+}
+
+// OpenBrowser chooses whether the flow opens a browser (the default) or
+// only prints the authorization URL to standard error.
+func (b *CLITokenClientBuilder) OpenBrowser(open bool) *CLITokenClientBuilder {
+	b.noBrowser = !open
+	return b
+}
+
+// BrowserOpener replaces the system browser launcher, for a program with
+// its own way to show the URL, or for tests.
+func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientBuilder {
+	b.opener = fn
+	return b
+}
+
+// Timeout sets how long the flow waits for the browser to come back to the
+// callback (default DefaultTimeout). The token request has its own HTTP
+// timeouts.
+func (b *CLITokenClientBuilder) Timeout(d time.Duration) *CLITokenClientBuilder {
+	b.timeout, b.timeoutSet = d, true
+	return b
+}
+
+// OnAuthURL registers a hook that adds provider-specific parameters to the
+// authorization URL, such as Google's access_type=offline or Atlassian's
+// audience. Parameters the flow owns (state, redirect_uri, ...) are
+// dropped with a warning in the log.
+func (b *CLITokenClientBuilder) OnAuthURL(fn func(*ExtraAuthParams)) *CLITokenClientBuilder {
+	b.onAuthURL = fn
+	return b
+}
+
+// OnURL registers a hook called with the final authorization URL once the
+// callback server is listening, before the browser is opened. The URL is
+// the caller's copy; changing it has no effect.
+func (b *CLITokenClientBuilder) OnURL(fn func(*url.URL)) *CLITokenClientBuilder {
+	b.onURL = fn
+	return b
+}
+
+// OnServerReady registers a hook called with the callback port once the
+// server is listening, before OnURL.
+func (b *CLITokenClientBuilder) OnServerReady(fn func(port int)) *CLITokenClientBuilder {
+	b.onServerReady = fn
+	return b
+}
+
+// HTTPClient sets the client used for token requests (default: a client
+// with a 30 s timeout that honours proxy settings from the environment).
+// The client is copied, never modified, and the copy never follows
+// redirects: Go would resend the POST body, with the code and verifier or
+// the refresh token, to wherever a 307 or 308 points.
+func (b *CLITokenClientBuilder) HTTPClient(c *http.Client) *CLITokenClientBuilder {
+	b.httpClient = c
+	return b
+}
+
+// Logger sets where the library logs (default: nowhere). It logs at debug
+// and warn levels only, and never a secret.
+func (b *CLITokenClientBuilder) Logger(l *slog.Logger) *CLITokenClientBuilder {
+	b.logger = l
+	return b
+}
+
+// Build checks every setting and returns a client, or one error joining
+// every problem found, each wrapping ErrInvalidConfig and naming the method
+// to fix it.
+func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+
+	switch {
+	case b.clientID == "":
+		bad("no client ID: call ClientID with the ID registered at the provider")
+	case !isVSCHAR(b.clientID) || strings.ContainsRune(b.clientID, ' '):
+		bad("client ID contains spaces, control or non-ASCII characters: check ClientID")
+	}
+	if b.clientSecret != "" && !isVSCHAR(b.clientSecret) {
+		bad("client secret contains control or non-ASCII characters: check ClientSecret")
+	}
+	authURL, err := parseEndpoint(b.authURL)
+	if err != nil {
+		bad("AuthURL: %v", err)
+	}
+	tokenURL, err := parseEndpoint(b.tokenURL)
+	if err != nil {
+		bad("TokenURL: %v", err)
+	}
+	scopes, err := normalizeScopes(b.scopes)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if b.port != 0 || b.portRequired {
+		if b.port < 1 || b.port > 65535 {
+			bad("port %d is out of range 1-65535: check PortHint or RequirePort", b.port)
+		}
+	}
+	timeout := DefaultTimeout
+	if b.timeoutSet {
+		if b.timeout <= 0 {
+			bad("Timeout must be positive, got %v", b.timeout)
+		}
+		timeout = b.timeout
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	logger := b.logger
+	if logger == nil {
+		logger = slog.New(discardHandler{})
+	}
+	c := &CLITokenClient{
+		clientID:        b.clientID,
+		clientSecret:    b.clientSecret,
+		authURL:         authURL,
+		tokenURL:        tokenURL,
+		scopes:          scopes,
+		port:            b.port,
+		portRequired:    b.portRequired,
+		successHTML:     b.successHTML,
+		errorHTML:       b.errorHTML,
+		successRenderer: b.successRenderer,
+		errorRenderer:   b.errorRenderer,
+		openBrowser:     !b.noBrowser,
+		opener:          b.opener,
+		timeout:         timeout,
+		onAuthURL:       b.onAuthURL,
+		onURL:           b.onURL,
+		onServerReady:   b.onServerReady,
+		httpClient:      tokenHTTPClient(b.httpClient),
+		logger:          logger,
+		now:             time.Now,
+		stderr:          os.Stderr,
+	}
+	if c.opener == nil {
+		c.opener = openSystemBrowser
+	}
+	return c, nil
+}
+
+// parseEndpoint checks a provider endpoint: absolute, https (or http to a
+// loopback host, for local providers and tests), a host, no userinfo and
+// no fragment (RFC 6749 §3.1).
+func parseEndpoint(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("not set")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid URL: %v", errors.Unwrap(err))
+	}
+	switch {
+	case !u.IsAbs() || u.Host == "" || u.Opaque != "":
+		return nil, fmt.Errorf("%q is not an absolute URL with a host", raw)
+	case u.User != nil:
+		return nil, errors.New("user information in the URL is not allowed")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, errors.New("a fragment is not allowed (RFC 6749 §3.1)")
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	default:
+		return nil, fmt.Errorf("scheme %q is not allowed: use https (http only for a loopback host)", u.Scheme)
+	}
+	return u, nil
+}
+
+// isLoopbackHost reports whether host names this machine: a loopback IP
+// literal or "localhost".
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// normalizeScopes validates scopes, drops duplicates and sorts them.
+func normalizeScopes(in []Scope) ([]Scope, error) {
+	var errs []error
+	out := make([]Scope, 0, len(in))
+	for _, s := range in {
+		switch {
+		case s == ScopeOpenID:
+			errs = append(errs, fmt.Errorf("%w: the %q scope cannot be added with AddScopes: it switches on ID-token verification, which needs its own setup", ErrInvalidConfig, ScopeOpenID))
+		case !isNQCHAR(string(s)):
+			errs = append(errs, fmt.Errorf("%w: scope %q contains characters RFC 6749 does not allow (space, quote, backslash, control or non-ASCII): check AddScopes", ErrInvalidConfig, sanitizeText(string(s), 64)))
+		case !slices.Contains(out, s):
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareScopes)
+	return out, errors.Join(errs...)
+}
+
+// discardHandler is a slog.Handler that drops everything (slog.DiscardHandler
+// needs Go 1.24).
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }

@@ -1,0 +1,291 @@
+package loopauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// CLITokenClient runs OAuth 2.0 authorization-code flows with PKCE for a
+// command-line program, receiving the browser's redirect on a short-lived
+// loopback server (RFC 6749, RFC 7636, RFC 8252). Make one with a
+// CLITokenClientBuilder. It is immutable and safe for concurrent use; each
+// flow has its own server, port, state and verifier.
+type CLITokenClient struct {
+	clientID        string
+	clientSecret    string
+	authURL         *url.URL
+	tokenURL        *url.URL
+	scopes          []Scope
+	port            int
+	portRequired    bool
+	successHTML     *string
+	errorHTML       *string
+	successRenderer SuccessPageRenderer
+	errorRenderer   ErrorPageRenderer
+	openBrowser     bool
+	opener          BrowserOpener
+	timeout         time.Duration
+	onAuthURL       func(*ExtraAuthParams)
+	onURL           func(*url.URL)
+	onServerReady   func(port int)
+	httpClient      *http.Client
+	logger          *slog.Logger
+	now             func() time.Time // the one clock of every expiry decision
+	stderr          io.Writer        // where the authorization URL is printed
+}
+
+// openerGrace is how long a flow that has answered the browser waits for
+// the opener to return by itself before cancelling it.
+const openerGrace = 2 * time.Second
+
+// ExtraAuthParams collects provider-specific authorization parameters in an
+// OnAuthURL hook. Parameters the flow owns are dropped when applied.
+type ExtraAuthParams struct {
+	pairs [][2]string
+}
+
+// Append adds a parameter. Repeats are kept, in order.
+func (p *ExtraAuthParams) Append(key, value string) *ExtraAuthParams {
+	p.pairs = append(p.pairs, [2]string{key, value})
+	return p
+}
+
+// reservedAuthParams are set by the flow and cannot be overridden by a
+// hook: letting a hook replace state, the redirect URI or the PKCE
+// challenge would undo the protections they give. response_mode, request
+// and request_uri would change how or where the response arrives.
+var reservedAuthParams = []string{
+	"response_type", "client_id", "redirect_uri", "state", "code_challenge",
+	"code_challenge_method", "nonce", "scope", "response_mode", "request", "request_uri",
+}
+
+func isReservedAuthParam(key string) bool {
+	for _, r := range reservedAuthParams {
+		if strings.EqualFold(key, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorizationURL builds the RFC 6749 §4.1.1 request on top of the
+// configured endpoint, keeping the endpoint's own query (§3.1).
+func (c *CLITokenClient) authorizationURL(redirectURI string, secrets flowSecrets) *url.URL {
+	u := *c.authURL
+	q := u.Query()
+	q.Set("response_type", "code")
+	q.Set("client_id", c.clientID)
+	q.Set("redirect_uri", redirectURI)
+	q.Set("state", secrets.state)
+	q.Set("code_challenge", s256Challenge(secrets.verifier))
+	q.Set("code_challenge_method", "S256")
+	if len(c.scopes) > 0 {
+		q.Set("scope", joinScopes(c.scopes))
+	}
+	if c.onAuthURL != nil {
+		var extra ExtraAuthParams
+		c.onAuthURL(&extra)
+		for _, kv := range extra.pairs {
+			if kv[0] == "" || isReservedAuthParam(kv[0]) {
+				c.logger.Warn("loopauth: OnAuthURL hook tried to set a reserved parameter; ignoring it", "key", sanitizeText(kv[0], 64))
+				continue
+			}
+			q.Add(kv[0], kv[1])
+		}
+	}
+	u.RawQuery = q.Encode()
+	return &u
+}
+
+// RunAuthorizationFlow signs the user in: it starts the loopback server,
+// opens the browser at the authorization URL, waits for the provider's
+// redirect, exchanges the code and returns the tokens.
+//
+// It returns when the flow has succeeded or failed; by then the server is
+// closed, its port released and every goroutine it started has ended.
+// Cancelling ctx stops it with an error matching context.Canceled; waiting
+// longer than the Timeout ends it with an error matching ErrTimeout.
+func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, flowContextError(err, nil)
+	}
+	secrets := newFlowSecrets()
+
+	ln, err := listenLoopback(ctx, c.port, c.portRequired, c.logger)
+	if err != nil {
+		return nil, err
+	}
+	srv := startCallbackServer(ln, secrets.state, c.logger)
+	authURL := c.authorizationURL(srv.redirectURI, secrets)
+
+	if c.onServerReady != nil {
+		c.onServerReady(srv.port)
+	}
+	if c.onURL != nil {
+		u := *authURL
+		c.onURL(&u)
+	}
+
+	openerCtx, stopOpener := context.WithCancel(ctx)
+	openerDone := c.startBrowser(openerCtx, authURL.String())
+	answered := false
+	defer func() {
+		srv.close()
+		if answered {
+			// The opener may still be reading the page it was just sent
+			// (a text browser, a test user agent): let it finish.
+			t := time.NewTimer(openerGrace)
+			select {
+			case <-openerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		stopOpener()
+		<-openerDone
+	}()
+
+	waitCtx, cancelWait := context.WithTimeout(ctx, c.timeout)
+	defer cancelWait()
+	var cb callback
+	select {
+	case cb = <-srv.results:
+	case <-waitCtx.Done():
+		return nil, flowContextError(ctx.Err(), srv)
+	case <-srv.tooMany:
+		return nil, errors.Join(
+			fmt.Errorf("%w: gave up after %d requests that could not be the provider's redirect", ErrTooManyInvalidCallbacks, maxInvalidCallbacks),
+			stateMismatchError(srv))
+	case err := <-srv.serveErr:
+		return nil, fmt.Errorf("loopauth: the loopback callback server failed: %w", err)
+	}
+
+	tokens, err := c.completeFlow(ctx, cb, secrets, srv.redirectURI)
+	answered = true
+	if err != nil {
+		cb.reply <- c.renderError(ctx, err, srv.redirectURI)
+		return nil, err
+	}
+	cb.reply <- c.renderSuccess(ctx, tokens, srv.redirectURI)
+	return tokens, nil
+}
+
+// completeFlow turns the valid callback into tokens.
+func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets flowSecrets, redirectURI string) (*TokenSet, error) {
+	if cb.err != nil {
+		return nil, cb.err
+	}
+	return c.exchangeCode(ctx, cb.code, secrets.verifier, redirectURI)
+}
+
+// startBrowser runs the opener in its own goroutine, so the flow serves the
+// callback while an opener blocks, and prints the URL when the browser is
+// not to be opened or could not be. The returned channel is closed when the
+// goroutine has ended.
+func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-chan struct{} {
+	done := make(chan struct{})
+	if !c.openBrowser {
+		printAuthURL(c.stderr, authURL, nil)
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := c.opener(ctx, authURL); err != nil && ctx.Err() == nil {
+			c.logger.Debug("loopauth: could not open a browser", "error", err)
+			printAuthURL(c.stderr, authURL, err)
+		}
+	}()
+	return done
+}
+
+// flowContextError explains why waiting stopped: the caller cancelled, or
+// the wait timed out. Requests with a wrong state seen meanwhile are
+// reported too, as they may be an attack or a stale tab.
+func flowContextError(ctxErr error, srv *callbackServer) error {
+	if errors.Is(ctxErr, context.Canceled) {
+		return errors.Join(fmt.Errorf("loopauth: authorization flow canceled: %w", ctxErr), stateMismatchError(srv))
+	}
+	return errors.Join(fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded), stateMismatchError(srv))
+}
+
+func stateMismatchError(srv *callbackServer) error {
+	if srv == nil {
+		return nil
+	}
+	if n := srv.stateMismatches(); n > 0 {
+		return fmt.Errorf("%w: %d callback request(s) with a wrong or missing state were ignored", ErrStateMismatch, n)
+	}
+	return nil
+}
+
+// renderSuccess picks the success page: renderer, then fixed HTML, then
+// the default page.
+func (c *CLITokenClient) renderSuccess(ctx context.Context, ts *TokenSet, redirectURI string) string {
+	p := &PageContext{
+		scopes:          ts.scopes,
+		redirectURI:     redirectURI,
+		clientID:        c.clientID,
+		expiresAt:       ts.expiresAt,
+		hasRefreshToken: ts.refreshToken != "",
+	}
+	if ts.idToken != nil {
+		p.claims = ts.idToken.claims
+	}
+	switch {
+	case c.successRenderer != nil:
+		return c.successRenderer.RenderSuccess(ctx, p)
+	case c.successHTML != nil:
+		return *c.successHTML
+	}
+	return defaultSuccessPage(p)
+}
+
+// renderError picks the error page the same way.
+func (c *CLITokenClient) renderError(ctx context.Context, err error, redirectURI string) string {
+	p := &ErrorPageContext{err: err, scopes: c.scopes, redirectURI: redirectURI, clientID: c.clientID}
+	switch {
+	case c.errorRenderer != nil:
+		return c.errorRenderer.RenderError(ctx, p)
+	case c.errorHTML != nil:
+		return *c.errorHTML
+	}
+	return defaultErrorPage(p)
+}
+
+// Refresh exchanges a refresh token for a new token set (RFC 6749 §6). When
+// the provider does not return a new refresh token, the one passed in is
+// kept in the result. An empty refreshToken gives ErrNoRefreshToken without
+// a request.
+func (c *CLITokenClient) Refresh(ctx context.Context, refreshToken string) (*TokenSet, error) {
+	return c.refresh(ctx, refreshToken, nil)
+}
+
+// RefreshIfExpiring refreshes ts when its access token expires within
+// threshold (or has expired). A token set without a known expiry is never
+// refreshed. When a refresh is needed but ts has no refresh token, the
+// error is ErrNoRefreshToken. Scopes the refresh response does not restate
+// are kept from ts.
+func (c *CLITokenClient) RefreshIfExpiring(ctx context.Context, ts *TokenSet, threshold time.Duration) (RefreshOutcome, error) {
+	if ts == nil {
+		return RefreshOutcome{}, errors.New("loopauth: RefreshIfExpiring needs a token set")
+	}
+	if ts.expiresAt.IsZero() || ts.expiresAt.Sub(c.now()) > threshold {
+		return RefreshOutcome{tokens: ts}, nil
+	}
+	if ts.refreshToken == "" {
+		return RefreshOutcome{}, ErrNoRefreshToken
+	}
+	next, err := c.refresh(ctx, ts.refreshToken, ts)
+	if err != nil {
+		return RefreshOutcome{}, err
+	}
+	return RefreshOutcome{refreshed: true, tokens: next}, nil
+}

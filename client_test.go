@@ -1,0 +1,492 @@
+package loopauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loopauth/loopauth/loopauthtest"
+)
+
+// flowClient builds a client against p that "opens the browser" with
+// opener (p.Browser() when nil).
+func flowClient(t *testing.T, p *loopauthtest.Provider, opener BrowserOpener, more ...func(*CLITokenClientBuilder)) *CLITokenClient {
+	t.Helper()
+	if opener == nil {
+		opener = p.Browser()
+	}
+	b := NewBuilder().ClientID("test-cli").AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).
+		AddScopes(ScopeEmail, ScopeOfflineAccess).BrowserOpener(opener).Timeout(10 * time.Second)
+	for _, f := range more {
+		f(b)
+	}
+	c, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stderr = io.Discard
+	return c
+}
+
+// checkNoLeaks fails the test if goroutines started during it are still
+// running shortly after it ends (the flow must stop everything it starts).
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// assertPortReleased checks that the callback port can be bound again.
+func assertPortReleased(t *testing.T, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("port %d still bound after the flow returned: %v", port, err)
+	}
+	ln.Close()
+}
+
+func TestFlowRoundTrip(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	checkNoLeaks(t)
+	var events []string
+	var port int
+	var hookURL *url.URL
+	c := flowClient(t, p, func(ctx context.Context, u string) error {
+		events = append(events, "open")
+		if u != hookURL.String() {
+			t.Errorf("opened %q, OnURL saw %q", u, hookURL)
+		}
+		return p.Browser()(ctx, u)
+	}, func(b *CLITokenClientBuilder) {
+		b.OnServerReady(func(p int) { events = append(events, "ready"); port = p })
+		b.OnURL(func(u *url.URL) { events = append(events, "url"); hookURL = u })
+		b.OnAuthURL(func(e *ExtraAuthParams) { e.Append("access_type", "offline").Append("state", "INJECTED") })
+	})
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events, ","); got != "ready,url,open" {
+		t.Errorf("hook order = %s, want ready,url,open", got)
+	}
+	if ts.AccessToken() == "" || ts.RefreshToken() == "" || ts.TokenType() != "Bearer" || ts.IsExpired() {
+		t.Errorf("tokens = %v", ts)
+	}
+	if got := joinScopes(ts.Scopes()); got != "email offline_access" {
+		t.Errorf("scopes = %q", got)
+	}
+	authz := p.AuthorizeRequests()
+	tok := p.TokenRequests()
+	if len(authz) != 1 || len(tok) != 1 {
+		t.Fatalf("%d authorize and %d token requests, want 1 each", len(authz), len(tok))
+	}
+	redirect := "http://127.0.0.1:" + strconv.Itoa(port) + "/callback"
+	// C-30: the token request repeats the redirect URI byte for byte.
+	if authz[0].Get("redirect_uri") != redirect || tok[0].Get("redirect_uri") != redirect {
+		t.Errorf("redirect URIs %q / %q, want %q", authz[0].Get("redirect_uri"), tok[0].Get("redirect_uri"), redirect)
+	}
+	if s := authz[0]["state"]; len(s) != 1 || s[0] == "INJECTED" {
+		t.Errorf("state = %q, the hook must not override it", s)
+	}
+	if authz[0].Get("access_type") != "offline" || authz[0].Get("code_challenge_method") != "S256" {
+		t.Errorf("authorize query = %v", authz[0])
+	}
+	if s256Challenge(tok[0].Get("code_verifier")) != authz[0].Get("code_challenge") {
+		t.Error("verifier does not match the challenge")
+	}
+	assertPortReleased(t, port)
+}
+
+// TestFlowTwiceFreshSecrets covers A-06 at the flow level.
+func TestFlowTwiceFreshSecrets(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	c := flowClient(t, p, nil)
+	for i := 0; i < 2; i++ {
+		if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := p.AuthorizeRequests()
+	for _, k := range []string{"state", "code_challenge", "redirect_uri"} {
+		if a[0].Get(k) == a[1].Get(k) {
+			t.Errorf("%s repeated across flows", k)
+		}
+	}
+}
+
+// hostileThenReal sends what an attacker or a stale tab would, then lets
+// the real user agent finish.
+func hostileThenReal(t *testing.T, p *loopauthtest.Provider) BrowserOpener {
+	return func(ctx context.Context, authURL string) error {
+		u, _ := url.Parse(authURL)
+		redirect, _ := url.Parse(u.Query().Get("redirect_uri"))
+		base := "http://" + redirect.Host + "/callback"
+		for _, q := range []string{"?error=access_denied", "?code=stolen&state=wrong", "?code=x", "?error=access_denied&state=" + strings.Repeat("A", 43)} {
+			resp, err := http.Get(base + q)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 400 {
+				t.Errorf("%s: status %d, want 400", q, resp.StatusCode)
+			}
+		}
+		return p.Browser()(ctx, authURL)
+	}
+}
+
+// TestFlowIgnoresForgedCallbacks covers C-06, C-07 and C-13 end to end:
+// forged callbacks neither end nor spoil the flow.
+func TestFlowIgnoresForgedCallbacks(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	c := flowClient(t, p, hostileThenReal(t, p))
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatalf("forged callbacks ended the flow: %v", err)
+	}
+	if ts.AccessToken() == "" {
+		t.Fatal("no token")
+	}
+	if n := len(p.TokenRequests()); n != 1 {
+		t.Errorf("%d token requests, want 1 (the forged code must never be exchanged)", n)
+	}
+	if got := p.TokenRequests()[0].Get("code"); got == "stolen" || got == "x" {
+		t.Error("forged code exchanged")
+	}
+}
+
+// TestFlowTimeout covers C-37: the flow times out, says why, releases the
+// port and leaves no goroutine, and reports forged callbacks it ignored.
+func TestFlowTimeout(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	checkNoLeaks(t)
+	var port int
+	c := flowClient(t, p, func(ctx context.Context, authURL string) error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/callback?code=x&state=wrong", port))
+		if err == nil {
+			resp.Body.Close()
+		}
+		<-ctx.Done() // a browser that never comes back
+		return ctx.Err()
+	}, func(b *CLITokenClientBuilder) {
+		b.Timeout(300 * time.Millisecond).OnServerReady(func(p int) { port = p })
+	})
+	start := time.Now()
+	_, err := c.RunAuthorizationFlow(context.Background())
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if !errors.Is(err, ErrStateMismatch) {
+		t.Errorf("err = %v, want the ignored forged callback reported", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	assertPortReleased(t, port)
+}
+
+// TestFlowCancel covers C-38: cancellation while waiting and during the
+// token exchange.
+func TestFlowCancel(t *testing.T) {
+	t.Run("while waiting", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t)
+		checkNoLeaks(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		c := flowClient(t, p, func(ctx context.Context, _ string) error {
+			cancel()
+			<-ctx.Done()
+			return nil
+		})
+		_, err := c.RunAuthorizationFlow(ctx)
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("during the exchange", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t, loopauthtest.WithTokenDelay(time.Minute))
+		checkNoLeaks(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		c := flowClient(t, p, nil)
+		go func() {
+			for len(p.AuthorizeRequests()) == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // let the token request start
+			cancel()
+		}()
+		start := time.Now()
+		_, err := c.RunAuthorizationFlow(ctx)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Error("cancellation did not abort the token request")
+		}
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := flowClient(t, p, nil).RunAuthorizationFlow(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		if len(p.AuthorizeRequests()) != 0 {
+			t.Error("a cancelled flow opened the browser")
+		}
+	})
+}
+
+// pageGrabber is a user agent that records the callback page.
+type pageGrabber struct {
+	mu     sync.Mutex
+	status int
+	header http.Header
+	body   string
+}
+
+func (g *pageGrabber) open(ctx context.Context, authURL string) error {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	req, _ := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		g.mu.Lock()
+		g.body = "ERROR: " + err.Error()
+		g.mu.Unlock()
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status, g.header, g.body = resp.StatusCode, resp.Header, string(b)
+	return nil
+}
+
+// TestFlowProviderError covers C-14 end to end, and the error page.
+func TestFlowProviderError(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithAuthorizeError("access_denied", "The user said <b>no</b>", ""))
+	g := &pageGrabber{}
+	c := flowClient(t, p, g.open)
+	_, err := c.RunAuthorizationFlow(context.Background())
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.ErrorCode != "access_denied" || pe.StatusCode != 0 {
+		t.Fatalf("err = %v", err)
+	}
+	if len(p.TokenRequests()) != 0 {
+		t.Error("token request after a provider error")
+	}
+	if g.status != 400 || !strings.Contains(g.body, "Authentication failed") || !strings.Contains(g.body, "&lt;b&gt;no&lt;/b&gt;") {
+		t.Errorf("page %d:\n%s", g.status, g.body)
+	}
+	assertSecurityHeaders(t, g.header)
+}
+
+// TestFlowTokenError: a token endpoint error fails the flow with a
+// *ProviderError and shows the error page.
+func TestFlowTokenError(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithCodeExchangeError(400, "invalid_grant", "code expired"))
+	g := &pageGrabber{}
+	_, err := flowClient(t, p, g.open).RunAuthorizationFlow(context.Background())
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.StatusCode != 400 || pe.ErrorCode != "invalid_grant" {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(g.body, "refused to issue tokens") {
+		t.Errorf("page:\n%s", g.body)
+	}
+}
+
+// TestFlowPages covers page selection (renderer, then HTML, then default)
+// and the success page's headers (H-02).
+func TestFlowPages(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	cases := []struct {
+		name string
+		opt  func(*CLITokenClientBuilder)
+		want string
+	}{
+		{"default", func(*CLITokenClientBuilder) {}, "Authentication successful"},
+		{"html", func(b *CLITokenClientBuilder) { b.SuccessHTML("<p>fixed</p>") }, "<p>fixed</p>"},
+		{"renderer wins over html", func(b *CLITokenClientBuilder) {
+			b.SuccessHTML("<p>fixed</p>").SuccessRenderer(SuccessPageRendererFunc(func(_ context.Context, pc *PageContext) string {
+				return fmt.Sprintf("scopes=%v refresh=%v client=%s redirect=%v", pc.Scopes(), pc.HasRefreshToken(), pc.ClientID(), strings.HasPrefix(pc.RedirectURI(), "http://127.0.0.1:"))
+			}))
+		}, "scopes=[email offline_access] refresh=true client=test-cli redirect=true"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &pageGrabber{}
+			if _, err := flowClient(t, p, g.open, tc.opt).RunAuthorizationFlow(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if g.status != 200 || g.body != tc.want && !strings.Contains(g.body, tc.want) {
+				t.Errorf("page %d %q, want %q", g.status, g.body, tc.want)
+			}
+			assertSecurityHeaders(t, g.header)
+		})
+	}
+	t.Run("error renderer", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t, loopauthtest.WithAuthorizeError("access_denied", "", ""))
+		g := &pageGrabber{}
+		_, err := flowClient(t, p, g.open, func(b *CLITokenClientBuilder) {
+			b.ErrorHTML("<p>static</p>").ErrorRenderer(ErrorPageRendererFunc(func(_ context.Context, pc *ErrorPageContext) string {
+				var pe *ProviderError
+				errors.As(pc.Err(), &pe)
+				return "custom:" + pe.ErrorCode
+			}))
+		}).RunAuthorizationFlow(context.Background())
+		if err == nil || g.body != "custom:access_denied" {
+			t.Errorf("page %q, err %v", g.body, err)
+		}
+	})
+}
+
+// TestFlowBrowserFallback covers O-06: when the browser cannot be opened,
+// or opening is turned off, the URL is printed and the flow keeps waiting.
+func TestFlowBrowserFallback(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		t.Run(fmt.Sprintf("open=%v", open), func(t *testing.T) {
+			p := loopauthtest.NewProvider(t)
+			checkNoLeaks(t)
+			urlCh := make(chan string, 1)
+			c := flowClient(t, p, func(context.Context, string) error {
+				return errors.New("exec: \"xdg-open\": executable file not found in $PATH")
+			}, func(b *CLITokenClientBuilder) {
+				b.OpenBrowser(open).OnURL(func(u *url.URL) { urlCh <- u.String() })
+			})
+			var out syncBuffer
+			c.stderr = &out
+			go func() { _ = p.Browser()(context.Background(), <-urlCh) }() // the user copies the URL
+			if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			s := out.String()
+			if !strings.Contains(s, "Open this URL in your browser") || !strings.Contains(s, p.AuthURL()+"?") {
+				t.Errorf("stderr = %q", s)
+			}
+			if open != strings.Contains(s, "Could not open a browser") {
+				t.Errorf("stderr = %q", s)
+			}
+		})
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFlowRequirePort covers C-34 end to end and the fixed redirect URI.
+func TestFlowRequirePort(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	opened := false
+	c := flowClient(t, p, func(ctx context.Context, u string) error {
+		opened = true
+		return p.Browser()(ctx, u)
+	}, func(b *CLITokenClientBuilder) { b.RequirePort(port) })
+	if _, err := c.RunAuthorizationFlow(context.Background()); !errors.Is(err, ErrPortInUse) || opened {
+		t.Fatalf("err = %v, opened = %v", err, opened)
+	}
+	busy.Close()
+	opened = false
+	if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.AuthorizeRequests()[0].Get("redirect_uri"); got != fmt.Sprintf("http://127.0.0.1:%d/callback", port) {
+		t.Errorf("redirect_uri = %q", got)
+	}
+}
+
+// TestFlowProviderQuirks runs whole flows against what real providers
+// send: lower-case bearer, string expires_in, no scope, no refresh token.
+func TestFlowProviderQuirks(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithoutRefreshToken(), loopauthtest.WithTokenResponse(func(_ string, m map[string]any) {
+		m["token_type"] = "bearer"
+		m["expires_in"] = "120"
+		delete(m, "scope")
+	}))
+	ts, err := flowClient(t, p, nil).RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.TokenType() != "Bearer" || ts.RefreshToken() != "" || joinScopes(ts.Scopes()) != "email offline_access" {
+		t.Errorf("tokens = %v", ts)
+	}
+	if d := time.Until(ts.ExpiresAt()); d < 100*time.Second || d > 121*time.Second {
+		t.Errorf("expires in %v", d)
+	}
+}
+
+// TestFlowRefreshRotation: refresh against the provider, with rotation.
+func TestFlowRefreshRotation(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithTokenLifetime(30*time.Second))
+	c := flowClient(t, p, nil)
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.RefreshIfExpiring(context.Background(), ts, time.Minute)
+	if err != nil || !out.Refreshed() {
+		t.Fatalf("refresh: %v %v", out, err)
+	}
+	next := out.TokenSet()
+	if next.RefreshToken() == ts.RefreshToken() || next.AccessToken() == ts.AccessToken() {
+		t.Error("tokens not rotated")
+	}
+	// The rotated-out refresh token is now refused by the provider.
+	_, err = c.Refresh(context.Background(), ts.RefreshToken())
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.ErrorCode != "invalid_grant" {
+		t.Errorf("reusing the old refresh token: err = %v, want invalid_grant", err)
+	}
+
+	q := loopauthtest.NewProvider(t, loopauthtest.WithoutRefreshTokenOnRefresh())
+	c2 := flowClient(t, q, nil)
+	ts2, err := c2.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c2.Refresh(context.Background(), ts2.RefreshToken())
+	if err != nil || r.RefreshToken() != ts2.RefreshToken() {
+		t.Errorf("R-01: refresh token = %q, %v; want the old one kept", r.RefreshToken(), err)
+	}
+}

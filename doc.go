@@ -1,0 +1,95 @@
+// Package loopauth gets OAuth 2.0 tokens for command-line programs with the
+// authorization-code flow, PKCE and a loopback redirect (RFC 6749, RFC 7636,
+// RFC 8252): it opens the user's browser at the provider's authorization
+// page, receives the redirect on a short-lived server bound to 127.0.0.1,
+// exchanges the code for tokens and returns them. It uses the Go standard
+// library only.
+//
+// # Quick start
+//
+//	client, err := loopauth.NewBuilder().
+//		ClientID("my-client-id").
+//		AuthURL("https://provider.example.com/authorize").
+//		TokenURL("https://provider.example.com/token").
+//		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
+//		Build()
+//	if err != nil {
+//		log.Fatal(err) // every configuration problem, each naming the method to fix
+//	}
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+//	defer stop()
+//	tokens, err := client.RunAuthorizationFlow(ctx)
+//
+// Register http://127.0.0.1/callback (any port) as the redirect URI with
+// the provider; use RequirePort when the provider insists on a fixed port.
+// Later, refresh with [CLITokenClient.Refresh] or
+// [CLITokenClient.RefreshIfExpiring]. The package loopauthtest provides an
+// in-process provider for tests and demos.
+//
+// # What a flow does
+//
+//  1. Makes a fresh PKCE verifier (S256 only) and state, 256 bits each
+//     from crypto/rand.
+//  2. Binds 127.0.0.1 (never a wildcard address) on a random port, or the
+//     port of PortHint or RequirePort, and serves http://127.0.0.1:PORT/callback.
+//  3. Builds the authorization URL, calls the OnServerReady and OnURL hooks,
+//     and opens the browser in the background. If the browser cannot be
+//     opened, or OpenBrowser(false) was set, the URL is printed to standard
+//     error and the flow keeps waiting.
+//  4. Waits for the one callback request that carries the right state, until
+//     the context is cancelled or Timeout (default 5 minutes) passes.
+//  5. Exchanges the code, builds the TokenSet, answers the browser with the
+//     success or error page, closes the server and returns.
+//
+// # Security
+//
+// The library verifies:
+//   - the callback's Host header (DNS rebinding), method, exact path and
+//     state (constant time); requests that fail get a 4xx page and do not
+//     end the flow, so another program or a web page that finds the port
+//     cannot cancel or hijack a login;
+//   - that only one request with the right state is processed, and that its
+//     code and error parameters are unambiguous and well-formed;
+//   - token responses: size-capped (1 MiB, after decompression), strict JSON
+//     (no duplicate or case-variant members), Bearer tokens only, printable
+//     ASCII tokens, bounded expires_in.
+//
+// It never follows redirects from the token endpoint (Go would resend the
+// code and verifier), never passes a URL through a shell, opens only https
+// URLs (or http to loopback), installs no signal handler, and never puts a
+// token, code, verifier, state or client secret in an error, a log line or
+// fmt output: TokenSet prints "[redacted]" in their place.
+//
+// Callback pages are self-contained (no script, font, image or link of any
+// kind) and are sent with Cache-Control: no-store, Referrer-Policy:
+// no-referrer, X-Content-Type-Options: nosniff and a Content-Security-Policy
+// of default-src 'none'. Provider text on error pages is escaped.
+//
+// Left to the caller: storing tokens safely, and deciding what the tokens
+// mean to its own backend.
+//
+// # Limits
+//
+// Untrusted input is bounded. The limits are:
+//
+//	token endpoint response       1 MiB (after gzip)
+//	JSON nesting                  32 levels
+//	callback request headers      64 KiB
+//	callback query                16 KiB, 16 parameters
+//	authorization code            8 KiB
+//	error / error_description     64 B / 512 B (longer text is cut)
+//	callback connections          16 at once
+//	refused callback requests     64, then ErrTooManyInvalidCallbacks
+//	callback header read          5 s; request read 10 s
+//	token request                 30 s (TLS handshake 10 s, headers 15 s)
+//	expires_in                    0 to 10 years
+//	compact JWT                   64 KiB
+//
+// # Errors
+//
+// Conditions are sentinels, tested with errors.Is: ErrTimeout,
+// ErrStateMismatch, ErrCallbackMalformed, ErrPortInUse, ErrNoRefreshToken,
+// ErrInvalidConfig, ErrInvalidTokenResponse and others. A refusal from the
+// provider is a *ProviderError, read with errors.As. A cancelled flow
+// matches context.Canceled.
+package loopauth

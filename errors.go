@@ -1,0 +1,144 @@
+package loopauth
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors name conditions; test for them with errors.Is. Errors that
+// carry data (*ProviderError) are matched with errors.As. No error produced
+// by this package contains a token, an authorization code, the PKCE
+// verifier, the state, the nonce or the client secret.
+var (
+	// ErrInvalidConfig is wrapped by every problem Build reports.
+	ErrInvalidConfig = errors.New("loopauth: invalid configuration")
+
+	// ErrTimeout means the browser did not come back before the flow's
+	// Timeout. The error also matches context.DeadlineExceeded.
+	ErrTimeout = errors.New("loopauth: timed out waiting for the browser to return to the loopback callback")
+
+	// ErrStateMismatch means callback requests arrived whose state did not
+	// match the one sent: a stale tab, or another program or web page
+	// probing the port. Such requests never end a flow; the error is joined
+	// to the flow's final error (timeout or too many invalid callbacks) so
+	// that the user learns they happened.
+	ErrStateMismatch = errors.New("loopauth: callback state mismatch (possible cross-site request forgery)")
+
+	// ErrTooManyInvalidCallbacks ends a flow after too many callback
+	// requests without the right state, so that a local process flooding
+	// the port cannot keep it open indefinitely.
+	ErrTooManyInvalidCallbacks = errors.New("loopauth: too many invalid callback requests")
+
+	// ErrCallbackMalformed means the callback carried the right state but
+	// was otherwise unusable (no code, duplicate parameters, code and error
+	// together, oversized or non-ASCII values). The flow ends without a
+	// token request.
+	ErrCallbackMalformed = errors.New("loopauth: malformed authorization callback")
+
+	// ErrPortInUse means the port set with RequirePort could not be bound.
+	ErrPortInUse = errors.New("loopauth: required callback port is not available")
+
+	// ErrNoRefreshToken means a refresh was needed but no refresh token is
+	// known. Run the authorization flow again.
+	ErrNoRefreshToken = errors.New("loopauth: no refresh token available")
+
+	// ErrResponseTooLarge means a response body exceeded its size limit.
+	ErrResponseTooLarge = errors.New("loopauth: response body too large")
+
+	// ErrInvalidTokenResponse means the token endpoint answered 2xx with a
+	// body that is not a usable RFC 6749 §5.1 token response.
+	ErrInvalidTokenResponse = errors.New("loopauth: invalid token response")
+
+	// ErrUnsupportedTokenType means the token endpoint issued a token type
+	// other than Bearer; RFC 6749 §7.1 forbids using a token whose type the
+	// client does not understand.
+	ErrUnsupportedTokenType = errors.New("loopauth: unsupported token type")
+
+	// ErrUnsafeURL means a URL was refused before it reached the system
+	// browser: only https, or http to a loopback address, is opened.
+	ErrUnsafeURL = errors.New("loopauth: refusing to open URL")
+)
+
+// ProviderError is an OAuth 2.0 error answer from the provider: an error
+// redirect to the callback (RFC 6749 §4.1.2.1) or a failed token request
+// (§5.2). Its text fields come from the network: they are sanitized
+// (control and bidirectional characters replaced, lengths capped) but remain
+// untrusted, and ErrorURI is never a link to follow automatically.
+type ProviderError struct {
+	// ErrorCode is the RFC 6749 "error" value, such as "access_denied" or
+	// "invalid_grant". It may be empty when a token endpoint failed without
+	// a JSON error body.
+	ErrorCode string
+	// ErrorDescription is the optional human-readable "error_description".
+	ErrorDescription string
+	// ErrorURI is the optional "error_uri".
+	ErrorURI string
+	// StatusCode is the HTTP status of a token endpoint answer, or 0 when
+	// the error came from the authorization callback.
+	StatusCode int
+}
+
+// Error describes the failure and what to do about it.
+func (e *ProviderError) Error() string {
+	var b strings.Builder
+	if e.StatusCode == 0 {
+		b.WriteString("loopauth: the provider refused the authorization request")
+	} else {
+		b.WriteString("loopauth: token endpoint answered HTTP ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+	}
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, ": %s", e.ErrorCode)
+	}
+	if e.ErrorDescription != "" {
+		fmt.Fprintf(&b, ": %s", e.ErrorDescription)
+	}
+	if hint := e.hint(); hint != "" {
+		b.WriteString(" (")
+		b.WriteString(hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// hint says what to do for the common error codes.
+func (e *ProviderError) hint() string {
+	switch e.ErrorCode {
+	case "access_denied":
+		return "the user or the provider denied access; sign in again to retry"
+	case "invalid_client", "unauthorized_client":
+		return "check the client ID and client secret registered with the provider"
+	case "invalid_grant":
+		return "the code or refresh token is invalid or expired; sign in again"
+	case "invalid_scope":
+		return "check the requested scopes"
+	}
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		return "redirects from the token endpoint are not followed; check the token URL"
+	}
+	return ""
+}
+
+// newProviderError builds a ProviderError from untrusted values, applying
+// the RFC 6749 §4.1.2.1 character rules and the package's length limits.
+func newProviderError(code, description, uri string, status int) *ProviderError {
+	e := &ProviderError{StatusCode: status}
+	if len(code) <= maxErrorCodeBytes && isNQSCHAR(code) {
+		e.ErrorCode = code
+	} else if code != "" {
+		e.ErrorCode = "invalid_error_code"
+	}
+	e.ErrorDescription = sanitizeText(description, maxErrorDescription)
+	if len(uri) <= maxErrorURIBytes && isVSCHAR(uri) && strings.HasPrefix(uri, "https://") {
+		e.ErrorURI = uri
+	}
+	return e
+}
+
+// isNQSCHAR reports whether s is made of RFC 6749 NQSCHAR characters
+// (%x20-21 / %x23-5B / %x5D-7E), the syntax of "error" values.
+func isNQSCHAR(s string) bool {
+	return isVSCHAR(s) && !strings.ContainsAny(s, "\"\\")
+}

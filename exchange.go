@@ -1,0 +1,316 @@
+package loopauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Timeouts of the default HTTP client for token requests. Go's default
+// client has none, and a token endpoint that never answers would hang the
+// CLI.
+const (
+	tokenRequestTimeout   = 30 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	responseHeaderTimeout = 15 * time.Second
+)
+
+// TokenResponseFields are the members of an RFC 6749 §5.1 token response
+// that the library uses.
+type TokenResponseFields struct {
+	AccessToken  string
+	TokenType    string // "" is taken as Bearer
+	RefreshToken string // "" when none was issued
+	ExpiresIn    int64  // lifetime in seconds; 0 when the provider did not say
+	IDToken      string
+	Scope        string // space-separated; "" means the requested scopes were granted
+}
+
+// tokenHTTPClient returns the client for token requests: a copy of the
+// caller's client (or a default with timeouts) that never follows
+// redirects. The caller's client is not modified (CVE-2024-28110 came from
+// a library mutating a shared client).
+func tokenHTTPClient(c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A CLI makes one token request per flow or refresh: an idle
+		// keep-alive connection would only be a goroutine left running
+		// after the call returns.
+		t.DisableKeepAlives = true
+		t.TLSHandshakeTimeout = tlsHandshakeTimeout
+		t.ResponseHeaderTimeout = responseHeaderTimeout
+		out = http.Client{Transport: t, Timeout: tokenRequestTimeout}
+	}
+	// Go replays a POST body on 307/308, which would send the code and
+	// verifier, or the refresh token, to wherever the redirect points.
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
+}
+
+// formBody encodes pairs in the given order (url.Values would sort them),
+// keeping the wire format of the Rust crate.
+func formBody(pairs ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(pairs[i]))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(pairs[i+1]))
+	}
+	return b.String()
+}
+
+// postToken sends one token request and parses the answer. It never
+// retries: a code is single-use (RFC 6749 §4.1.2) and replaying a refresh
+// token after rotation can revoke the grant.
+func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResponseFields, time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL.String(), strings.NewReader(body))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("loopauth: building the token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	// Expiry is measured from before the request, so a slow answer makes
+	// the token look older, never younger, than it is.
+	t0 := c.now()
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		// *url.Error names the token URL, which holds no secret; the body
+		// (code, verifier, refresh token) is never part of the error.
+		return nil, t0, fmt.Errorf("loopauth: token request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := readCapped(resp.Body, maxTokenResponseBytes)
+	if err != nil {
+		return nil, t0, fmt.Errorf("loopauth: reading the token response (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, t0, parseTokenError(resp.StatusCode, data)
+	}
+	fields, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), resp.StatusCode)
+	if err != nil {
+		return nil, t0, err
+	}
+	return fields, t0, nil
+}
+
+// tokenResponseJSON keeps each member raw so that its type can be checked
+// and the tolerated variants handled explicitly.
+type tokenResponseJSON struct {
+	AccessToken  json.RawMessage `json:"access_token"`
+	TokenType    json.RawMessage `json:"token_type"`
+	RefreshToken json.RawMessage `json:"refresh_token"`
+	ExpiresIn    json.RawMessage `json:"expires_in"`
+	IDToken      json.RawMessage `json:"id_token"`
+	Scope        json.RawMessage `json:"scope"`
+	Error        json.RawMessage `json:"error"`
+	ErrorDesc    json.RawMessage `json:"error_description"`
+	ErrorURI     json.RawMessage `json:"error_uri"`
+}
+
+// parseTokenResponse reads a 2xx token response. It never quotes the body
+// in an error: a body that fails to parse may still hold a token.
+func parseTokenResponse(data []byte, contentType string, status int) (*TokenResponseFields, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTokenResponse}, args...)...)
+	}
+	var in tokenResponseJSON
+	if err := decodeStrictJSON(data, &in); err != nil {
+		if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return nil, invalid("expected JSON, got content type %q (HTTP %d)", sanitizeText(mt, 64), status)
+		}
+		return nil, invalid("%v", err)
+	}
+	// Some providers answer 200 with an error object (GitHub does).
+	if errCode, _ := jsonString(in.Error); errCode != "" {
+		desc, _ := jsonString(in.ErrorDesc)
+		uri, _ := jsonString(in.ErrorURI)
+		return nil, newProviderError(errCode, desc, uri, status)
+	}
+	var f TokenResponseFields
+	var err error
+	for _, m := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"access_token", in.AccessToken, &f.AccessToken},
+		{"token_type", in.TokenType, &f.TokenType},
+		{"refresh_token", in.RefreshToken, &f.RefreshToken},
+		{"id_token", in.IDToken, &f.IDToken},
+		{"scope", in.Scope, &f.Scope},
+	} {
+		if *m.dst, err = jsonString(m.raw); err != nil {
+			return nil, invalid("%s is not a string", m.name)
+		}
+	}
+	if f.ExpiresIn, err = parseExpiresIn(in.ExpiresIn); err != nil {
+		return nil, invalid("%v", err)
+	}
+	return &f, nil
+}
+
+// jsonString reads an optional JSON string member; absent and null are "".
+func jsonString(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// parseExpiresIn reads expires_in: a JSON integer, or a string of digits
+// (PayPal and some Azure AD endpoints send "3600"). Fractions, exponents,
+// negatives and anything above ten years are refused rather than
+// guessed at or overflowed.
+func parseExpiresIn(raw json.RawMessage) (int64, error) {
+	s := string(raw)
+	if s == "" || s == "null" {
+		return 0, nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, errors.New("expires_in is not a number")
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("expires_in is not a non-negative integer")
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > maxExpiresIn {
+		return 0, errors.New("expires_in is out of range")
+	}
+	return n, nil
+}
+
+// parseTokenError turns a non-2xx answer into a *ProviderError. The body is
+// read only for the RFC 6749 §5.2 members; it is never quoted, since a
+// proxy's error page or a misbehaving server could echo the request.
+func parseTokenError(status int, data []byte) error {
+	var in tokenResponseJSON
+	if decodeStrictJSON(data, &in) != nil {
+		return newProviderError("", "", "", status)
+	}
+	code, err1 := jsonString(in.Error)
+	desc, err2 := jsonString(in.ErrorDesc)
+	uri, err3 := jsonString(in.ErrorURI)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return newProviderError("", "", "", status)
+	}
+	return newProviderError(code, desc, uri, status)
+}
+
+// tokenSetFrom checks the fields of a token response and builds a TokenSet.
+// prev, when known, supplies what a refresh response may omit: the refresh
+// token (RFC 6749 §6) and the granted scopes.
+func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev *TokenSet) (*TokenSet, error) {
+	invalid := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidTokenResponse, what) }
+	if f.AccessToken == "" {
+		return nil, invalid("access_token is missing")
+	}
+	// Tokens end up in Authorization headers and files: CR/LF or other
+	// control bytes must never get that far (RFC 6749 Appendix A).
+	if !isVSCHAR(f.AccessToken) {
+		return nil, invalid("access_token contains control or non-ASCII characters")
+	}
+	ts := &TokenSet{accessToken: f.AccessToken, tokenType: "Bearer"}
+	// RFC 6749 §5.1: token_type is case-insensitive; GitHub sends
+	// "bearer". An absent token_type is taken as Bearer, as the Rust crate
+	// does, since some providers omit it.
+	if f.TokenType != "" && !strings.EqualFold(f.TokenType, "bearer") {
+		return nil, fmt.Errorf("%w: %q (only Bearer tokens can be used)", ErrUnsupportedTokenType, sanitizeText(f.TokenType, 32))
+	}
+	switch {
+	case f.RefreshToken != "":
+		if !isVSCHAR(f.RefreshToken) {
+			return nil, invalid("refresh_token contains control or non-ASCII characters")
+		}
+		ts.refreshToken = f.RefreshToken
+	case prev != nil:
+		ts.refreshToken = prev.refreshToken
+	}
+	if f.ExpiresIn < 0 || f.ExpiresIn > maxExpiresIn {
+		return nil, invalid("expires_in is out of range")
+	}
+	if f.ExpiresIn > 0 {
+		ts.expiresAt = t0.Add(time.Duration(f.ExpiresIn) * time.Second)
+	}
+	switch {
+	case f.Scope != "":
+		if !isVSCHAR(f.Scope) {
+			return nil, invalid("scope contains control or non-ASCII characters")
+		}
+		for _, s := range strings.Fields(f.Scope) {
+			ts.scopes = append(ts.scopes, Scope(s))
+		}
+	case prev != nil:
+		ts.scopes = prev.Scopes()
+	default:
+		ts.scopes = append([]Scope(nil), c.scopes...)
+	}
+	return ts, nil
+}
+
+// exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
+// §4.5). redirectURI is the exact string sent in the authorization request.
+func (c *CLITokenClient) exchangeCode(ctx context.Context, code, verifier, redirectURI string) (*TokenSet, error) {
+	body := formBody(
+		"grant_type", "authorization_code",
+		"code", code,
+		"redirect_uri", redirectURI,
+		"client_id", c.clientID,
+		"code_verifier", verifier,
+		"client_secret", c.clientSecret,
+	)
+	fields, t0, err := c.postToken(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.tokenSetFrom(fields, t0, nil)
+}
+
+// refresh runs the refresh grant (RFC 6749 §6). It sends no scope: an
+// omitted scope means "as originally granted", while resending the
+// configured scopes fails on providers that narrowed the grant.
+func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev *TokenSet) (*TokenSet, error) {
+	if refreshToken == "" {
+		return nil, ErrNoRefreshToken
+	}
+	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
+		return nil, fmt.Errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
+	}
+	body := formBody(
+		"grant_type", "refresh_token",
+		"refresh_token", refreshToken,
+		"client_id", c.clientID,
+		"client_secret", c.clientSecret,
+	)
+	fields, t0, err := c.postToken(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	if prev == nil {
+		prev = &TokenSet{refreshToken: refreshToken, scopes: c.scopes}
+	}
+	return c.tokenSetFrom(fields, t0, prev)
+}

@@ -1,0 +1,397 @@
+package loopauth
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Sentinel secrets: no error string may ever contain one of them (T-16, L-02).
+const (
+	secretCode     = "SECRET-CODE-1f2e3d"
+	secretVerifier = "SECRET-VERIFIER-4c5b6a"
+	secretClient   = "SECRET-CLIENT-9a8b7c"
+	secretAccess   = "SECRET-ACCESS-0d1e2f"
+	secretRefresh  = "SECRET-REFRESH-3a4b5c"
+)
+
+var allSecrets = []string{secretCode, secretVerifier, secretClient, secretAccess, secretRefresh}
+
+func assertNoSecret(t *testing.T, s string) {
+	t.Helper()
+	for _, secret := range allSecrets {
+		if strings.Contains(s, secret) {
+			t.Errorf("%q leaks %s", s, secret)
+		}
+	}
+}
+
+// testClient builds a client whose token endpoint is h.
+func testClient(t *testing.T, h http.Handler) *CLITokenClient {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := NewBuilder().ClientID("cli").ClientSecret(secretClient).
+		AuthURL(srv.URL+"/authorize").TokenURL(srv.URL+"/token").
+		AddScopes(ScopeEmail, "read").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func jsonHandler(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// TestExchangeRequest checks the form and headers of the code exchange and
+// C-30 (the redirect URI is sent byte-identical).
+func TestExchangeRequest(t *testing.T) {
+	var gotBody string
+	var gotHeader http.Header
+	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody, gotHeader = string(b), r.Header
+		jsonHandler(200, `{"access_token":"`+secretAccess+`","token_type":"Bearer","expires_in":60}`)(w, r)
+	}))
+	redirect := "http://127.0.0.1:43123/callback"
+	ts, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "grant_type=authorization_code&code=" + secretCode + "&redirect_uri=" + url.QueryEscape(redirect) +
+		"&client_id=cli&code_verifier=" + secretVerifier + "&client_secret=" + secretClient
+	if gotBody != want {
+		t.Errorf("body =\n%s\nwant\n%s", gotBody, want)
+	}
+	if gotHeader.Get("Accept") != "application/json" || gotHeader.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		t.Errorf("headers = %v", gotHeader)
+	}
+	if ts.AccessToken() != secretAccess || ts.TokenType() != "Bearer" {
+		t.Errorf("token set = %v", ts)
+	}
+	if got := ts.Scopes(); len(got) != 2 || got[0] != ScopeEmail || got[1] != "read" {
+		t.Errorf("scopes fallback = %v, want the requested [email read]", got)
+	}
+	if d := time.Until(ts.ExpiresAt()); d < 50*time.Second || d > 61*time.Second {
+		t.Errorf("expiry in %v, want about 60s", d)
+	}
+}
+
+// TestExchangeHostileResponses covers rows T-01..T-13 and T-16.
+func TestExchangeHostileResponses(t *testing.T) {
+	var gzipBomb bytes.Buffer
+	zw := gzip.NewWriter(&gzipBomb)
+	zw.Write([]byte(`{"access_token":"`))
+	zw.Write(bytes.Repeat([]byte("a"), 4<<20))
+	zw.Write([]byte(`"}`))
+	zw.Close()
+
+	var followed atomic.Bool
+	cases := []struct {
+		id      string
+		handler http.HandlerFunc
+		check   func(t *testing.T, err error)
+	}{
+		{"T-01 307 not followed", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/elsewhere" {
+				followed.Store(true)
+			}
+			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+		}, wantProviderStatus(307)},
+		{"T-01 308 not followed", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/elsewhere" {
+				followed.Store(true)
+			}
+			http.Redirect(w, r, "/elsewhere", http.StatusPermanentRedirect)
+		}, wantProviderStatus(308)},
+		{"T-02 302 not followed", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/elsewhere" {
+				followed.Store(true)
+			}
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}, wantProviderStatus(302)},
+		{"T-04 5 MiB body", jsonHandler(200, `{"access_token":"`+strings.Repeat("a", 5<<20)+`"}`), wantIs(ErrResponseTooLarge)},
+		{"T-04 gzip bomb", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(gzipBomb.Bytes())
+		}, wantIs(ErrResponseTooLarge)},
+		{"T-05 missing access_token", jsonHandler(200, `{"token_type":"Bearer"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-05 empty access_token", jsonHandler(200, `{"access_token":""}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-05 numeric access_token", jsonHandler(200, `{"access_token":42}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-05 CRLF in access_token", jsonHandler(200, `{"access_token":"a\r\nX-Evil: 1"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-05 non-ASCII access_token", jsonHandler(200, `{"access_token":"caf\u00e9"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-06 mac token", jsonHandler(200, `{"access_token":"a","token_type":"mac"}`), wantIs(ErrUnsupportedTokenType)},
+		{"T-06 DPoP token", jsonHandler(200, `{"access_token":"a","token_type":"DPoP"}`), wantIs(ErrUnsupportedTokenType)},
+		{"T-06 N_A token", jsonHandler(200, `{"access_token":"a","token_type":"N_A"}`), wantIs(ErrUnsupportedTokenType)},
+		{"T-07 negative expires_in", jsonHandler(200, `{"access_token":"a","expires_in":-1}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-07 fractional expires_in", jsonHandler(200, `{"access_token":"a","expires_in":3600.5}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-07 huge expires_in", jsonHandler(200, `{"access_token":"a","expires_in":1e300}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-07 int64 max expires_in", jsonHandler(200, `{"access_token":"a","expires_in":9223372036854775807}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-07 non-numeric string expires_in", jsonHandler(200, `{"access_token":"a","expires_in":"abc"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-08 duplicate access_token", jsonHandler(200, `{"access_token":"a","access_token":"b"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-08 case variant", jsonHandler(200, `{"Access_Token":"a"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-08 duplicate id_token", jsonHandler(200, `{"access_token":"a","id_token":"x","id_token":"y"}`), wantIs(ErrInvalidTokenResponse)},
+		{"T-11 400 invalid_grant", jsonHandler(400, `{"error":"invalid_grant","error_description":"<script>\u001b[2J"}`), func(t *testing.T, err error) {
+			var pe *ProviderError
+			if !errors.As(err, &pe) || pe.StatusCode != 400 || pe.ErrorCode != "invalid_grant" {
+				t.Fatalf("err = %v", err)
+			}
+			if strings.Contains(pe.ErrorDescription, "\x1b") {
+				t.Errorf("description not sanitized: %q", pe.ErrorDescription)
+			}
+		}},
+		{"T-12 HTML captive portal", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html>"+secretCode+"</html>")
+		}, wantIs(ErrInvalidTokenResponse)},
+		{"T-12 form-encoded answer", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			io.WriteString(w, "access_token="+secretAccess)
+		}, wantIs(ErrInvalidTokenResponse)},
+		{"T-13 200 with error", jsonHandler(200, `{"error":"bad_verification_code"}`), wantProviderStatus(200)},
+		{"T-13 204", jsonHandler(204, ``), wantIs(ErrInvalidTokenResponse)},
+		{"T-13 401 invalid_client", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", "Basic")
+			jsonHandler(401, `{"error":"invalid_client"}`)(w, r)
+		}, wantProviderStatus(401)},
+		{"T-13 429", jsonHandler(429, ``), wantProviderStatus(429)},
+		{"T-13 500 with echoed body", jsonHandler(500, `<pre>`+secretCode+secretVerifier+`</pre>`), wantProviderStatus(500)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id, func(t *testing.T) {
+			followed.Store(false)
+			c := testClient(t, tc.handler)
+			_, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, "http://127.0.0.1:1/callback")
+			if err == nil {
+				t.Fatal("exchange succeeded")
+			}
+			tc.check(t, err)
+			assertNoSecret(t, err.Error())
+			if followed.Load() {
+				t.Error("redirect was followed")
+			}
+		})
+	}
+}
+
+func wantIs(target error) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, target) {
+			t.Errorf("err = %v, want %v", err, target)
+		}
+	}
+}
+
+func wantProviderStatus(status int) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var pe *ProviderError
+		if !errors.As(err, &pe) || pe.StatusCode != status {
+			t.Errorf("err = %v, want *ProviderError with status %d", err, status)
+		}
+	}
+}
+
+// TestExchangeTolerated covers what real providers send (T-06, T-07, T-10).
+func TestExchangeTolerated(t *testing.T) {
+	cases := []struct {
+		name, body string
+		check      func(t *testing.T, ts *TokenSet)
+	}{
+		{"lower-case bearer (GitHub)", `{"access_token":"a","token_type":"bearer"}`, func(t *testing.T, ts *TokenSet) {
+			if ts.TokenType() != "Bearer" {
+				t.Errorf("type = %q", ts.TokenType())
+			}
+		}},
+		{"upper-case BEARER", `{"access_token":"a","token_type":"BEARER"}`, nil},
+		{"missing token_type", `{"access_token":"a"}`, nil},
+		{"expires_in as string", `{"access_token":"a","expires_in":"3600"}`, func(t *testing.T, ts *TokenSet) {
+			if d := time.Until(ts.ExpiresAt()); d < 3590*time.Second || d > 3601*time.Second {
+				t.Errorf("expires in %v", d)
+			}
+		}},
+		{"no expires_in", `{"access_token":"a"}`, func(t *testing.T, ts *TokenSet) {
+			if !ts.ExpiresAt().IsZero() || ts.IsExpired() || ts.ExpiresWithin(time.Hour) {
+				t.Error("unknown expiry treated as known")
+			}
+		}},
+		{"null members", `{"access_token":"a","refresh_token":null,"scope":null,"expires_in":null}`, nil},
+		{"unknown members", `{"access_token":"a","foo":{"bar":[1,2]},"ext_expires_in":1}`, nil},
+		{"narrower scope", `{"access_token":"a","scope":"read"}`, func(t *testing.T, ts *TokenSet) {
+			if s := ts.Scopes(); len(s) != 1 || s[0] != "read" {
+				t.Errorf("scopes = %v, want granted [read]", s)
+			}
+		}},
+		{"refresh token", `{"access_token":"a","refresh_token":"r"}`, func(t *testing.T, ts *TokenSet) {
+			if ts.RefreshToken() != "r" {
+				t.Errorf("refresh = %q", ts.RefreshToken())
+			}
+		}},
+		{"json with charset", `{"access_token":"a"}`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testClient(t, jsonHandler(200, tc.body))
+			ts, err := c.exchangeCode(context.Background(), "c", "v", "http://127.0.0.1:1/callback")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				tc.check(t, ts)
+			}
+		})
+	}
+}
+
+// TestExchangeNetworkFailures covers T-14 (no retry) and T-15 (deadline).
+func TestExchangeNetworkFailures(t *testing.T) {
+	var calls atomic.Int32
+	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		hj, _ := w.(http.Hijacker)
+		conn, _, _ := hj.Hijack()
+		conn.Close() // drop the connection after the request was sent
+	}))
+	if _, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, "http://127.0.0.1:1/callback"); err == nil {
+		t.Fatal("exchange succeeded on a dropped connection")
+	} else {
+		assertNoSecret(t, err.Error())
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("token endpoint called %d times, want exactly 1 (no retry of a single-use code)", n)
+	}
+
+	block := make(chan struct{})
+	defer close(block)
+	slow := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"access_token":`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := slow.exchangeCode(ctx, secretCode, secretVerifier, "http://127.0.0.1:1/callback")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("trickling server: err = %v, want a deadline error", err)
+	}
+}
+
+// TestRefreshRequest checks the refresh grant: no scope is sent (R-fix of
+// the Rust crate), the old refresh token is kept when none comes back
+// (R-01), a new one replaces it, and bad stored tokens are refused before
+// sending (R-07).
+func TestRefreshRequest(t *testing.T) {
+	var form url.Values
+	body := `{"access_token":"new","expires_in":60}`
+	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		form = r.PostForm
+		jsonHandler(200, body)(w, r)
+	}))
+	ts, err := c.Refresh(context.Background(), "rt-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form.Get("grant_type") != "refresh_token" || form.Get("refresh_token") != "rt-1" || form.Get("client_id") != "cli" || form.Get("client_secret") != secretClient {
+		t.Errorf("form = %v", form)
+	}
+	if form.Has("scope") {
+		t.Error("refresh sent scope; an omitted scope keeps the original grant")
+	}
+	if ts.RefreshToken() != "rt-1" {
+		t.Errorf("R-01: refresh token = %q, want the old one kept", ts.RefreshToken())
+	}
+	body = `{"access_token":"new","refresh_token":"rt-2"}`
+	if ts, _ = c.Refresh(context.Background(), "rt-1"); ts.RefreshToken() != "rt-2" {
+		t.Errorf("rotated refresh token = %q, want rt-2", ts.RefreshToken())
+	}
+	if _, err := c.Refresh(context.Background(), ""); !errors.Is(err, ErrNoRefreshToken) {
+		t.Errorf("empty refresh token: err = %v", err)
+	}
+	form = nil
+	if _, err := c.Refresh(context.Background(), "rt\r\nX: y"); err == nil || form != nil {
+		t.Errorf("R-07: CR/LF refresh token was sent (err %v)", err)
+	}
+}
+
+// TestRefreshIfExpiring covers the threshold rules and scope preservation.
+func TestRefreshIfExpiring(t *testing.T) {
+	var calls atomic.Int32
+	c := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		jsonHandler(200, `{"access_token":"new","expires_in":3600}`)(w, r)
+	}))
+	ctx := context.Background()
+	soon := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: time.Now().Add(30 * time.Second), scopes: []Scope{"granted"}}
+	later := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: time.Now().Add(time.Hour)}
+	never := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r"}
+	noRT := &TokenSet{accessToken: "a", tokenType: "Bearer", expiresAt: time.Now().Add(-time.Second)}
+
+	out, err := c.RefreshIfExpiring(ctx, later, time.Minute)
+	if err != nil || out.Refreshed() || out.TokenSet() != later {
+		t.Errorf("far expiry: %v %v", out, err)
+	}
+	out, err = c.RefreshIfExpiring(ctx, never, time.Hour)
+	if err != nil || out.Refreshed() {
+		t.Errorf("no expiry: %v %v", out, err)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("refreshed when not needed")
+	}
+	out, err = c.RefreshIfExpiring(ctx, soon, time.Minute)
+	if err != nil || !out.Refreshed() || out.TokenSet().AccessToken() != "new" {
+		t.Fatalf("expiring: %v %v", out, err)
+	}
+	if s := out.TokenSet().Scopes(); len(s) != 1 || s[0] != "granted" {
+		t.Errorf("scopes = %v, want the previously granted ones kept", s)
+	}
+	if out.TokenSet().RefreshToken() != "r" {
+		t.Error("refresh token not kept")
+	}
+	if _, err := c.RefreshIfExpiring(ctx, noRT, time.Minute); !errors.Is(err, ErrNoRefreshToken) {
+		t.Errorf("no refresh token: err = %v", err)
+	}
+	if _, err := c.RefreshIfExpiring(ctx, nil, time.Minute); err == nil {
+		t.Error("nil token set accepted")
+	}
+}
+
+// TestHTTPClientNotMutated covers L-04: a caller's client is copied, and
+// the copy still refuses redirects.
+func TestHTTPClientNotMutated(t *testing.T) {
+	mine := &http.Client{}
+	c, err := NewBuilder().ClientID("x").AuthURL("https://a.example/a").TokenURL("https://a.example/t").HTTPClient(mine).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine.CheckRedirect != nil {
+		t.Error("caller's client was modified")
+	}
+	if c.httpClient == mine || c.httpClient.CheckRedirect == nil {
+		t.Error("client not copied with a redirect policy")
+	}
+	if http.DefaultClient.CheckRedirect != nil || http.DefaultClient.Timeout != 0 {
+		t.Error("http.DefaultClient was modified")
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/loopauth/loopauth
+
+go 1.23

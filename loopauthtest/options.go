@@ -1,0 +1,316 @@
+package loopauthtest
+
+import (
+	"fmt"
+	"time"
+)
+
+// Option configures a Provider. Options are applied in order by
+// NewProvider and StartProvider; a later option overrides an earlier one
+// that sets the same thing. The configuration is fixed once the provider
+// has started, so options never race with requests.
+type Option func(*config)
+
+// User is the account the provider signs in. A zero field keeps its
+// default (Subject "user-1234", Email "user@example.com", Name "Test User");
+// use WithIDTokenClaims to remove claims altogether.
+type User struct {
+	Subject string
+	Email   string
+	Name    string
+}
+
+// oauthError is an RFC 6749 error the provider is told to answer with.
+type oauthError struct {
+	status      int // token endpoint only
+	code        string
+	description string
+	uri         string // authorize endpoint only
+}
+
+// rawResponse is a token response sent byte for byte.
+type rawResponse struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// config is everything the options can set. It is written only before the
+// server starts and read-only afterwards.
+type config struct {
+	err error // first invalid option; reported by StartProvider
+
+	alg             string
+	dropOldKeys     bool
+	clientID        string
+	clientSecret    string
+	consent         bool
+	authorizeErr    *oauthError
+	codeErr         *oauthError
+	refreshErr      *oauthError
+	rawToken        *rawResponse
+	tokenHook       func(grantType string, resp map[string]any)
+	noRefresh       bool
+	noRefreshOnRef  bool
+	noRotation      bool
+	tokenLifetime   time.Duration
+	idTokenLifetime time.Duration
+	codeLifetime    time.Duration
+	claimsHook      func(claims map[string]any)
+	omitIDToken     bool
+	tokenDelay      time.Duration
+	authorizeDelay  time.Duration
+	issParam        bool
+	issParamValue   string // "" means the real issuer
+	discoveryIssuer string
+	user            User
+	grantedScope    *string
+	now             func() time.Time
+}
+
+func defaultConfig() *config {
+	return &config{
+		alg:             AlgES256,
+		tokenLifetime:   time.Hour,
+		idTokenLifetime: time.Hour,
+		codeLifetime:    10 * time.Minute,
+		user:            User{Subject: "user-1234", Email: "user@example.com", Name: "Test User"},
+		now:             time.Now,
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("loopauthtest: "+format, args...)
+	}
+}
+
+// Signing algorithms accepted by WithSigningAlg.
+const (
+	AlgES256 = "ES256" // ECDSA P-256 with SHA-256; the default
+	AlgRS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, RSA 2048
+)
+
+// WithSigningAlg selects the ID-token signing algorithm: AlgES256 (the
+// default, because P-256 keys are generated in microseconds) or AlgRS256
+// (one RSA-2048 key is generated per test process and shared by providers;
+// RotateKey always makes a fresh one). Any other value fails the setup.
+func WithSigningAlg(alg string) Option {
+	return func(c *config) {
+		if alg != AlgES256 && alg != AlgRS256 {
+			c.fail("unsupported signing alg %q (want ES256 or RS256)", alg)
+			return
+		}
+		c.alg = alg
+	}
+}
+
+// WithoutPreviousKeys makes the JWKS serve only the current key, so after
+// RotateKey tokens signed with the old key no longer verify. By default
+// the JWKS lists the current key first and every previous key after it.
+func WithoutPreviousKeys() Option {
+	return func(c *config) { c.dropOldKeys = true }
+}
+
+// WithClient registers the only accepted client. With a non-empty secret
+// the client is confidential: /token requires client_secret (in the form,
+// client_secret_post, or by HTTP Basic). Without WithClient any client_id
+// is accepted as a public client and ID tokens are issued to it.
+func WithClient(id, secret string) Option {
+	return func(c *config) {
+		if id == "" {
+			c.fail("WithClient: empty client id")
+			return
+		}
+		c.clientID, c.clientSecret = id, secret
+	}
+}
+
+// WithConsentPage makes GET /authorize show an HTML consent page with
+// Approve and Deny buttons instead of approving at once. It is meant for
+// people using a real browser; Browser() clicks Approve by itself.
+func WithConsentPage() Option {
+	return func(c *config) { c.consent = true }
+}
+
+// WithAuthorizeError makes every valid authorization request fail: the
+// provider redirects to the redirect_uri with error=code, and
+// error_description and error_uri when non-empty (for example
+// "access_denied"). Invalid requests still get their own errors.
+func WithAuthorizeError(code, description, uri string) Option {
+	return func(c *config) {
+		c.authorizeErr = &oauthError{code: code, description: description, uri: uri}
+	}
+}
+
+// tokenErr builds an injected token error; an unusable status is a setup
+// error rather than a panic inside the server.
+func tokenErr(c *config, status int, code, description string) *oauthError {
+	if status == 0 {
+		status = 400
+	}
+	if status < 200 || status > 599 {
+		c.fail("token error status %d is not in 200..599", status)
+	}
+	return &oauthError{status: status, code: code, description: description}
+}
+
+// WithTokenError makes every /token request (both grants) fail with an
+// RFC 6749 §5.2 JSON error: HTTP status (0 means 400), error code and
+// error_description (each omitted when empty). A status outside 200..599
+// fails the setup. The request is still recorded; codes and refresh tokens
+// are not consumed.
+func WithTokenError(status int, code, description string) Option {
+	return func(c *config) {
+		e := tokenErr(c, status, code, description)
+		c.codeErr, c.refreshErr = e, e
+	}
+}
+
+// WithCodeExchangeError is WithTokenError for grant_type=authorization_code
+// only.
+func WithCodeExchangeError(status int, code, description string) Option {
+	return func(c *config) { c.codeErr = tokenErr(c, status, code, description) }
+}
+
+// WithRefreshError is WithTokenError for grant_type=refresh_token only.
+func WithRefreshError(status int, code, description string) Option {
+	return func(c *config) { c.refreshErr = tokenErr(c, status, code, description) }
+}
+
+// WithRawTokenResponse makes every /token request get exactly this answer:
+// status, Content-Type (omitted when empty) and body bytes. Use it to feed
+// the client HTML error pages, truncated JSON, or anything else.
+func WithRawTokenResponse(status int, contentType, body string) Option {
+	return func(c *config) {
+		if status < 200 || status > 599 {
+			c.fail("raw token response status %d is not in 200..599", status)
+		}
+		c.rawToken = &rawResponse{status: status, contentType: contentType, body: []byte(body)}
+	}
+}
+
+// WithTokenResponse registers a hook that may change the successful token
+// response JSON object before it is encoded, for example to send
+// expires_in as the string "3600", token_type "bearer", drop scope, or add
+// unknown members. grantType is "authorization_code" or "refresh_token".
+// The hook runs on the server's goroutine; it must be safe for that.
+func WithTokenResponse(hook func(grantType string, resp map[string]any)) Option {
+	return func(c *config) { c.tokenHook = hook }
+}
+
+// WithoutRefreshToken makes the provider never issue refresh tokens.
+func WithoutRefreshToken() Option {
+	return func(c *config) { c.noRefresh = true }
+}
+
+// WithoutRefreshTokenOnRefresh omits refresh_token from refresh responses
+// and keeps the original refresh token valid, as Google does.
+func WithoutRefreshTokenOnRefresh() Option {
+	return func(c *config) { c.noRefreshOnRef = true }
+}
+
+// WithoutRefreshTokenRotation turns rotation off: a refresh response
+// returns the same refresh token, which stays valid. By default each
+// refresh returns a new token, and reusing an old one is treated as theft.
+func WithoutRefreshTokenRotation() Option {
+	return func(c *config) { c.noRotation = true }
+}
+
+// WithTokenLifetime sets the access-token lifetime announced in expires_in
+// (default one hour). Zero or negative values are sent as they are
+// (truncated to seconds), to test clients against expired tokens.
+func WithTokenLifetime(d time.Duration) Option {
+	return func(c *config) { c.tokenLifetime = d }
+}
+
+// WithIDTokenLifetime sets exp - iat of ID tokens (default one hour).
+func WithIDTokenLifetime(d time.Duration) Option {
+	return func(c *config) { c.idTokenLifetime = d }
+}
+
+// WithCodeLifetime sets how long authorization codes stay valid (default
+// ten minutes, measured with the provider's clock).
+func WithCodeLifetime(d time.Duration) Option {
+	return func(c *config) { c.codeLifetime = d }
+}
+
+// WithIDTokenClaims registers a hook that may change ID-token claims just
+// before signing: a wrong aud or iss, an expired exp, a missing nonce.
+// It is not applied to SignIDToken, whose claims the caller chooses.
+func WithIDTokenClaims(hook func(claims map[string]any)) Option {
+	return func(c *config) { c.claimsHook = hook }
+}
+
+// WithoutIDToken omits id_token from token responses even for openid.
+func WithoutIDToken() Option {
+	return func(c *config) { c.omitIDToken = true }
+}
+
+// WithTokenDelay makes /token wait d before answering. The wait ends early
+// when the client gives up or the provider is closed.
+func WithTokenDelay(d time.Duration) Option {
+	return func(c *config) { c.tokenDelay = d }
+}
+
+// WithAuthorizeDelay makes GET /authorize wait d before answering, like a
+// person taking their time. It ends early like WithTokenDelay.
+func WithAuthorizeDelay(d time.Duration) Option {
+	return func(c *config) { c.authorizeDelay = d }
+}
+
+// WithIssParameter turns on RFC 9207: authorization responses (codes and
+// errors) carry iss=Issuer(), and discovery announces
+// authorization_response_iss_parameter_supported.
+func WithIssParameter() Option {
+	return func(c *config) { c.issParam, c.issParamValue = true, "" }
+}
+
+// WithIssParameterValue is WithIssParameter with a chosen (typically wrong)
+// iss value, to test mix-up defences.
+func WithIssParameterValue(iss string) Option {
+	return func(c *config) { c.issParam, c.issParamValue = true, iss }
+}
+
+// WithDiscoveryIssuer makes the discovery document claim a different
+// issuer than the one the provider is served at (and signs tokens with),
+// which OpenID Connect Discovery §4.3 requires clients to reject.
+func WithDiscoveryIssuer(iss string) Option {
+	return func(c *config) { c.discoveryIssuer = iss }
+}
+
+// WithUser sets the signed-in user; zero fields keep their defaults.
+func WithUser(u User) Option {
+	return func(c *config) {
+		if u.Subject != "" {
+			c.user.Subject = u.Subject
+		}
+		if u.Email != "" {
+			c.user.Email = u.Email
+		}
+		if u.Name != "" {
+			c.user.Name = u.Name
+		}
+	}
+}
+
+// WithGrantedScope makes the provider grant this space-separated scope
+// instead of the requested one. It is what the token response's scope
+// member says and what refresh requests may narrow. An empty string grants
+// nothing and omits scope from the response. Whether an ID token is issued
+// still depends on the requested scope containing openid.
+func WithGrantedScope(scope string) Option {
+	return func(c *config) { c.grantedScope = &scope }
+}
+
+// WithNow sets the provider's clock, used for code expiry and ID-token
+// iat, exp and auth_time. It must be safe for concurrent use.
+func WithNow(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			c.fail("WithNow: nil clock")
+			return
+		}
+		c.now = now
+	}
+}

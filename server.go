@@ -1,0 +1,356 @@
+package loopauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// callbackPath is the fixed path of the redirect URI.
+const callbackPath = "/callback"
+
+// Timeouts of the callback server. A browser sends its request as soon as
+// it connects, so a peer that dawdles is not a browser.
+const (
+	callbackReadHeaderTimeout = 5 * time.Second
+	callbackReadTimeout       = 10 * time.Second
+	callbackWriteTimeout      = 10 * time.Second
+	// winnerCloseWait bounds how long teardown waits for the connection
+	// that carried the valid callback to finish writing its page.
+	winnerCloseWait = 2 * time.Second
+)
+
+// callback is the one request that carried the right state, handed from
+// the server to the flow. The flow answers it exactly once on reply.
+type callback struct {
+	code  string // set on success
+	iss   string // RFC 9207 issuer parameter, if any
+	err   error  // *ProviderError or ErrCallbackMalformed
+	reply chan<- string
+}
+
+// callbackServer is the short-lived loopback server of one flow. Only a
+// request with the right Host, path, method and state can end the flow;
+// every other request gets a 4xx page and the flow keeps waiting, so a
+// local process or web page that finds the port cannot cancel a login.
+type callbackServer struct {
+	logger      *slog.Logger
+	state       string
+	host        string // the only accepted Host header, "127.0.0.1:PORT"
+	port        int
+	redirectURI string
+	srv         *http.Server
+	ln          *limitListener
+
+	results  chan callback // the valid callback, at most one ever sent
+	done     chan struct{} // closed when the flow no longer listens
+	serveErr chan error    // Serve's unexpected failure
+
+	claimed      atomic.Bool  // a request with the right state was taken
+	invalid      atomic.Int32 // refused requests
+	badState     atomic.Int32 // refused for a wrong or missing state
+	tooMany      chan struct{}
+	tooManyOnce  sync.Once
+	winner       atomic.Pointer[net.Conn]
+	winnerClosed chan struct{}
+	winnerOnce   sync.Once
+	closeOnce    sync.Once
+	serveDone    chan struct{}
+}
+
+// listenLoopback binds 127.0.0.1 (never a wildcard address) on the
+// configured port: 0 for a random port, a hint that falls back to a random
+// port, or a required port whose failure wraps ErrPortInUse.
+func listenLoopback(ctx context.Context, port int, required bool, logger *slog.Logger) (net.Listener, error) {
+	var lc net.ListenConfig
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ln, err := lc.Listen(ctx, "tcp4", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if required {
+		return nil, fmt.Errorf("%w: port %d: %w", ErrPortInUse, port, err)
+	}
+	if port != 0 {
+		logger.Debug("loopauth: port hint unavailable, using a random port", "port", port)
+		if ln, err = lc.Listen(ctx, "tcp4", "127.0.0.1:0"); err == nil {
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("loopauth: binding the loopback callback server: %w", err)
+}
+
+// startCallbackServer starts serving on ln. The server holds the expected
+// state and nothing else of the flow's secrets.
+func startCallbackServer(ln net.Listener, state string, logger *slog.Logger) *callbackServer {
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := &callbackServer{
+		logger:       logger,
+		state:        state,
+		port:         port,
+		host:         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		ln:           newLimitListener(ln, maxCallbackConns),
+		results:      make(chan callback),
+		done:         make(chan struct{}),
+		serveErr:     make(chan error, 1),
+		tooMany:      make(chan struct{}),
+		winnerClosed: make(chan struct{}),
+		serveDone:    make(chan struct{}),
+	}
+	s.redirectURI = "http://" + s.host + callbackPath
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: callbackReadHeaderTimeout,
+		ReadTimeout:       callbackReadTimeout,
+		WriteTimeout:      callbackWriteTimeout,
+		IdleTimeout:       callbackReadTimeout,
+		MaxHeaderBytes:    maxCallbackHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ConnState: s.connState,
+	}
+	go func() {
+		defer close(s.serveDone)
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	return s
+}
+
+type connKey struct{}
+
+// connState notices when the connection that carried the valid callback
+// has been closed by net/http, i.e. its page is fully written.
+func (s *callbackServer) connState(c net.Conn, st http.ConnState) {
+	if st != http.StateClosed && st != http.StateHijacked {
+		return
+	}
+	if w := s.winner.Load(); w != nil && *w == c {
+		s.winnerOnce.Do(func() { close(s.winnerClosed) })
+	}
+}
+
+// close stops the server at once. When a valid callback was answered it
+// first waits (briefly) for that connection to finish, so the browser gets
+// the whole page; other connections (favicon requests, speculative
+// preconnects) are cut. It returns once Serve has returned.
+func (s *callbackServer) close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		if s.winner.Load() != nil {
+			t := time.NewTimer(winnerCloseWait)
+			select {
+			case <-s.winnerClosed:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		_ = s.srv.Close()
+		s.ln.Close()
+		<-s.serveDone
+	})
+}
+
+// ServeHTTP checks a request from the outside world. The checks are ordered
+// so that nothing about the flow is revealed to a request that fails an
+// earlier one.
+func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setPageHeaders(w.Header())
+	// One request per connection: a browser needs no more, and it lets
+	// teardown know when the page has been delivered.
+	w.Header().Set("Connection", "close")
+
+	switch {
+	case r.Host != s.host || !isLoopbackRemote(r.RemoteAddr):
+		// DNS rebinding: a web page that resolves its own name to
+		// 127.0.0.1 reaches this port with its own Host header.
+		s.refuse(w, http.StatusMisdirectedRequest, "This address does not serve that host.", false)
+	case r.URL.Path != callbackPath || r.URL.RawPath != "" || r.URL.IsAbs():
+		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
+	case r.Method != http.MethodGet:
+		w.Header().Set("Allow", http.MethodGet)
+		s.refuse(w, http.StatusMethodNotAllowed, "Only the provider's redirect is accepted here.", false)
+	case len(r.URL.RawQuery) > maxCallbackQueryBytes:
+		s.refuse(w, http.StatusRequestURITooLong, "The request is too long.", false)
+	default:
+		s.handleCallback(w, r)
+	}
+}
+
+func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) {
+	// Count pairs before parsing, so a flood of parameters costs nothing.
+	if strings.Count(r.URL.RawQuery, "&")+1 > maxCallbackParams {
+		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
+		return
+	}
+	states := q["state"]
+	matched := false
+	for _, v := range states {
+		if equalSecret(v, s.state) {
+			matched = true
+		}
+	}
+	if !matched {
+		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
+		return
+	}
+	// Exactly one request with the right state is processed: a replay or
+	// a racing duplicate is told the sign-in is over (RFC 9700 §4.2.4).
+	if !s.claimed.CompareAndSwap(false, true) {
+		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed."))
+		return
+	}
+	cb := parseCallback(q)
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		s.winner.Store(&c)
+	}
+	// The page is written after the token exchange, which has its own
+	// timeouts; the server-wide write timeout would cut it.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+
+	reply := make(chan string, 1)
+	cb.reply = reply
+	select {
+	case s.results <- cb:
+	case <-s.done:
+		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+		return
+	}
+	select {
+	case page := <-reply:
+		status := http.StatusOK
+		if cb.err != nil {
+			status = http.StatusBadRequest
+		}
+		s.writePage(w, status, page)
+	case <-s.done:
+		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+	}
+}
+
+// parseCallback reads the RFC 6749 §4.1.2 response of a request whose state
+// matched. Any ambiguity (a repeated parameter, code and error together,
+// an empty or oversized code) is malformed: RFC 6749 §3.1 forbids repeats
+// and treats empty values as omitted.
+func parseCallback(q url.Values) callback {
+	malformed := func(why string) callback {
+		return callback{err: fmt.Errorf("%w: %s", ErrCallbackMalformed, why)}
+	}
+	for _, k := range []string{"state", "code", "error", "error_description", "error_uri", "iss"} {
+		if len(q[k]) > 1 {
+			return malformed("parameter " + k + " is repeated")
+		}
+	}
+	code, errCode := q.Get("code"), q.Get("error")
+	cb := callback{iss: q.Get("iss")}
+	switch {
+	case code != "" && errCode != "":
+		return malformed("both code and error are present")
+	case errCode != "":
+		cb.err = newProviderError(errCode, q.Get("error_description"), q.Get("error_uri"), 0)
+	case code == "":
+		return malformed("the code parameter is missing")
+	case len(code) > maxCodeBytes:
+		return malformed("the code is longer than " + strconv.Itoa(maxCodeBytes) + " bytes")
+	case !isVSCHAR(code):
+		return malformed("the code contains control or non-ASCII characters")
+	default:
+		cb.code = code
+	}
+	return cb
+}
+
+// refuse answers a request that cannot end the flow, and counts it.
+func (s *callbackServer) refuse(w http.ResponseWriter, status int, message string, badState bool) {
+	if badState {
+		s.badState.Add(1)
+	}
+	if s.invalid.Add(1) >= maxInvalidCallbacks {
+		s.tooManyOnce.Do(func() { close(s.tooMany) })
+	}
+	s.logger.Debug("loopauth: refused a callback request", "status", status)
+	s.writePage(w, status, statusPage(status, message))
+}
+
+// writePage writes a complete page with a Content-Length, so the response
+// is whole on the wire once flushed.
+func (s *callbackServer) writePage(w http.ResponseWriter, status int, page string) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(page))
+}
+
+// stateMismatches reports how many requests carried a wrong or missing
+// state, for the flow's final error.
+func (s *callbackServer) stateMismatches() int { return int(s.badState.Load()) }
+
+func isLoopbackRemote(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// limitListener caps concurrent connections: a peer that opens many slow
+// connections delays, but cannot exhaust, the server (the read-header
+// timeout frees the slots). Accept waits for a free slot and gives up when
+// the listener is closed, so Serve always returns.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newLimitListener(ln net.Listener, n int) *limitListener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), closed: make(chan struct{})}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}

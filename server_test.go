@@ -1,0 +1,428 @@
+package loopauth
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testState is a syntactically valid state (43 base64url characters).
+const testState = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+func startTestServer(t *testing.T) *callbackServer {
+	t.Helper()
+	ln, err := listenLoopback(context.Background(), 0, false, slog.New(discardHandler{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startCallbackServer(ln, testState, slog.New(discardHandler{}))
+	t.Cleanup(s.close)
+	return s
+}
+
+// rawRequest sends bytes to the server and returns the response, so tests
+// can send what a browser never would (bad Host, absolute-form targets...).
+func rawRequest(t *testing.T, s *callbackServer, req string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", s.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func get(target, host string) string {
+	return "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
+}
+
+// assertStillWaiting fails if the server handed any callback to the flow.
+func assertStillWaiting(t *testing.T, s *callbackServer) {
+	t.Helper()
+	select {
+	case cb := <-s.results:
+		t.Fatalf("a refused request reached the flow: %+v", cb.err)
+	default:
+	}
+}
+
+// TestCallbackRefusesWithoutEndingFlow covers rows C-02..C-07, C-13, C-19,
+// C-20, H-07 and H-10: requests that are not the provider's redirect with
+// the right state get a 4xx page, reveal nothing, and the flow keeps
+// waiting.
+func TestCallbackRefusesWithoutEndingFlow(t *testing.T) {
+	s := startTestServer(t)
+	host := s.host
+	other := fmt.Sprintf("127.0.0.1:%d", s.port+1)
+	wrongSameLen := strings.Repeat("B", len(testState))
+	cases := []struct {
+		id, name string
+		req      string
+		status   int
+	}{
+		{"C-02", "DNS rebinding host", get("/callback?code=c&state="+testState, fmt.Sprintf("attacker.example:%d", s.port)), 421},
+		{"C-03", "other port in Host", get("/callback?code=c&state="+testState, other), 421},
+		{"C-03", "missing Host (HTTP/1.0)", "GET /callback?code=c&state=" + testState + " HTTP/1.0\r\n\r\n", 421},
+		{"C-03", "absolute-form target naming another host", get("http://evil.example/callback?code=c&state="+testState, host), 421},
+		{"C-03", "localhost Host is not the redirect URI's", get("/callback?code=c&state="+testState, fmt.Sprintf("localhost:%d", s.port)), 421},
+		{"C-04", "root", get("/", host), 404},
+		{"C-04", "favicon", get("/favicon.ico", host), 404},
+		{"C-04", "trailing slash", get("/callback/?code=c&state="+testState, host), 404},
+		{"C-04", "upper case", get("/CALLBACK?code=c&state="+testState, host), 404},
+		{"C-04", "double slash", get("//callback?code=c&state="+testState, host), 404},
+		{"C-04", "dot segment", get("/./callback?code=c&state="+testState, host), 404},
+		{"C-04", "percent-encoded path", get("/%63allback?code=c&state="+testState, host), 404},
+		{"C-04", "path parameter", get("/callback;x?code=c&state="+testState, host), 404},
+		{"C-05", "POST", "POST /callback?code=c&state=" + testState + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n", 405},
+		{"C-05", "HEAD", "HEAD /callback?code=c&state=" + testState + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 405},
+		{"C-05", "OPTIONS preflight", "OPTIONS /callback HTTP/1.1\r\nHost: " + host + "\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n\r\n", 405},
+		{"C-05", "PUT", "PUT /callback HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n", 405},
+		{"C-05", "TRACE", "TRACE /callback HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 405},
+		{"C-06", "code without state", get("/callback?code=c", host), 400},
+		{"C-07", "wrong state of same length", get("/callback?code=c&state="+wrongSameLen, host), 400},
+		{"C-07", "state differing in case", get("/callback?code=c&state="+strings.ToLower(testState), host), 400},
+		{"C-07", "state prefix", get("/callback?code=c&state="+testState[:20], host), 400},
+		{"C-09", "two wrong states", get("/callback?code=c&state=x&state=y", host), 400},
+		{"C-13", "error without state", get("/callback?error=access_denied", host), 400},
+		{"C-13", "error with wrong state", get("/callback?error=access_denied&state="+wrongSameLen, host), 400},
+		{"C-19", "semicolon separator", get("/callback?code=a;state="+testState, host), 400},
+		{"C-19", "bad percent escape", get("/callback?code=%zz&state="+testState, host), 400},
+		{"C-20", "too many parameters", get("/callback?state="+testState+strings.Repeat("&a=b", 40), host), 400},
+		{"C-20", "query too long", get("/callback?state="+testState+"&code="+strings.Repeat("x", maxCallbackQueryBytes), host), 414},
+		{"H-07", "next parameter without state", get("/callback?next=https://evil.example", host), 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id+" "+tc.name, func(t *testing.T) {
+			resp := rawRequest(t, s, tc.req)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tc.status)
+			}
+			if loc := resp.Header.Get("Location"); loc != "" {
+				t.Errorf("refusal redirects to %q", loc)
+			}
+			if acao := resp.Header.Get("Access-Control-Allow-Origin"); acao != "" {
+				t.Errorf("CORS header sent: %q", acao)
+			}
+			if tc.status == 405 && resp.Header.Get("Allow") != "GET" {
+				t.Errorf("Allow = %q, want GET", resp.Header.Get("Allow"))
+			}
+			body, _ := io.ReadAll(resp.Body)
+			// H-10: nothing from the request, and never the expected state.
+			for _, leak := range []string{testState, "evil", "access_denied", "favicon"} {
+				if strings.Contains(string(body), leak) {
+					t.Errorf("page reflects %q", leak)
+				}
+			}
+			assertSecurityHeaders(t, resp.Header)
+			assertStillWaiting(t, s)
+		})
+	}
+	if got := s.stateMismatches(); got == 0 {
+		t.Error("wrong-state requests were not counted")
+	}
+}
+
+// assertSecurityHeaders checks row H-02 on any page.
+func assertSecurityHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	want := map[string]string{
+		"Content-Type":           "text/html; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"Referrer-Policy":        "no-referrer",
+		"X-Content-Type-Options": "nosniff",
+		"X-Frame-Options":        "DENY",
+	}
+	for k, v := range want {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, d := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'none'", "base-uri 'none'"} {
+		if !strings.Contains(csp, d) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, d)
+		}
+	}
+}
+
+// TestCallbackMalformedWithRightState covers C-09..C-12, C-17, C-18: a
+// request with the right state but an unusable response ends the flow
+// with ErrCallbackMalformed and no code.
+func TestCallbackMalformedWithRightState(t *testing.T) {
+	cases := []struct{ id, query string }{
+		{"C-09", "state=" + testState + "&state=" + testState + "&code=c"},
+		{"C-09", "state=" + testState + "&state=other&code=c"},
+		{"C-10", "state=" + testState + "&code=a&code=b"},
+		{"C-11", "state=" + testState + "&code=a&error=access_denied"},
+		{"C-12", "state=" + testState + "&code="},
+		{"C-12", "state=" + testState},
+		{"C-17", "state=" + testState + "&code=" + strings.Repeat("x", maxCodeBytes+1)},
+		{"C-18", "state=" + testState + "&code=ab%00cd"},
+		{"C-18", "state=" + testState + "&code=ab%0D%0Acd"},
+		{"C-18", "state=" + testState + "&code=ab%7Fcd"},
+		{"C-18", "state=" + testState + "&code=caf%C3%A9"},
+		{"C-28", "state=" + testState + "&code=c&iss=a&iss=b"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id, func(t *testing.T) {
+			s := startTestServer(t)
+			respCh := make(chan *http.Response, 1)
+			go func() {
+				resp, err := http.Get("http://" + s.host + "/callback?" + tc.query)
+				if err == nil {
+					resp.Body.Close()
+				}
+				respCh <- resp
+			}()
+			cb := <-s.results
+			if !errors.Is(cb.err, ErrCallbackMalformed) || cb.code != "" {
+				t.Fatalf("callback = code %q, err %v; want ErrCallbackMalformed", cb.code, cb.err)
+			}
+			cb.reply <- "<p>error page</p>"
+			if resp := <-respCh; resp == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("browser did not get the 400 error page: %v", resp)
+			}
+		})
+	}
+}
+
+// TestCallbackValidOnce covers C-14, C-24 and C-25: the right state ends
+// the flow once; a concurrent or later duplicate is refused and never
+// reaches the flow.
+func TestCallbackValidOnce(t *testing.T) {
+	s := startTestServer(t)
+	url := "http://" + s.host + "/callback?code=the-code&state=" + testState
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(url)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(body) != "<p>done</p>" {
+				t.Errorf("winner got body %q", body)
+			}
+			statuses <- resp.StatusCode
+		}()
+	}
+	cb := <-s.results
+	if cb.err != nil || cb.code != "the-code" {
+		t.Fatalf("callback = %q, %v", cb.code, cb.err)
+	}
+	cb.reply <- "<p>done</p>"
+	wg.Wait()
+	close(statuses)
+	ok, conflict := 0, 0
+	for st := range statuses {
+		switch st {
+		case 200:
+			ok++
+		case 409:
+			conflict++
+		default:
+			t.Errorf("unexpected status %d", st)
+		}
+	}
+	if ok != 1 || conflict != n-1 {
+		t.Errorf("ok = %d, conflict = %d; want 1 and %d", ok, conflict, n-1)
+	}
+	assertStillWaiting(t, s)
+
+	// C-14: an error with the right state is a ProviderError.
+	s2 := startTestServer(t)
+	go func() {
+		resp, err := http.Get("http://" + s2.host + "/callback?error=access_denied&error_description=%3Cscript%3E%1B%5B31m&state=" + testState)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	cb = <-s2.results
+	var pe *ProviderError
+	if !errors.As(cb.err, &pe) || pe.ErrorCode != "access_denied" || pe.StatusCode != 0 {
+		t.Fatalf("err = %v, want ProviderError access_denied", cb.err)
+	}
+	if strings.ContainsAny(pe.ErrorDescription, "\x1b") {
+		t.Errorf("description keeps control characters: %q", pe.ErrorDescription)
+	}
+	cb.reply <- "x"
+}
+
+// TestCallbackInvalidBudget covers the invalid-request budget: a flood of
+// wrong-state requests ends the flow instead of keeping it open forever.
+func TestCallbackInvalidBudget(t *testing.T) {
+	s := startTestServer(t)
+	for i := 0; i < maxInvalidCallbacks; i++ {
+		resp, err := http.Get("http://" + s.host + "/callback?code=c&state=wrong")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	select {
+	case <-s.tooMany:
+	case <-time.After(5 * time.Second):
+		t.Fatal("budget exhausted but tooMany not signalled")
+	}
+}
+
+// TestCallbackSlowConnections covers C-23 and C-36: many silent or garbage
+// connections do not stop the real callback.
+func TestCallbackSlowConnections(t *testing.T) {
+	s := startTestServer(t)
+	for i := 0; i < maxCallbackConns-1; i++ {
+		c, err := net.Dial("tcp", s.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 0 {
+			_, _ = c.Write([]byte("\x16\x03\x01garbage\r\n"))
+		}
+	}
+	go func() {
+		resp, err := http.Get("http://" + s.host + "/callback?code=real&state=" + testState)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case cb := <-s.results:
+		if cb.code != "real" {
+			t.Fatalf("code = %q", cb.code)
+		}
+		cb.reply <- "ok"
+	case <-time.After(5 * time.Second):
+		t.Fatal("real callback blocked by idle connections")
+	}
+}
+
+// TestCallbackRequestBody covers C-40: a body is never read and does not
+// stop the response.
+func TestCallbackRequestBody(t *testing.T) {
+	s := startTestServer(t)
+	resp := rawRequest(t, s, "GET /callback?code=c&state=wrong HTTP/1.1\r\nHost: "+s.host+"\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n")
+	if resp.StatusCode != 400 {
+		t.Errorf("status = %d, want 400", resp.StatusCode)
+	}
+	if !resp.Close {
+		t.Error("connection not closed after the response")
+	}
+}
+
+// TestCallbackHugeHeaders covers C-21 and C-22: oversized headers get 431
+// and large cookies of other localhost apps are tolerated.
+func TestCallbackHugeHeaders(t *testing.T) {
+	s := startTestServer(t)
+	resp := rawRequest(t, s, "GET /callback?state=wrong HTTP/1.1\r\nHost: "+s.host+"\r\nX-Big: "+strings.Repeat("a", 2<<20)+"\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status = %d, want 431", resp.StatusCode)
+	}
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+s.host+"/callback?code=c&state="+testState, nil)
+		req.Header.Set("Cookie", "session="+strings.Repeat("c", 40<<10))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case cb := <-s.results:
+		cb.reply <- "ok"
+	case <-time.After(5 * time.Second):
+		t.Fatal("callback with a 40 KiB cookie was not accepted")
+	}
+}
+
+// TestListenLoopback covers C-01 and C-34 and the port modes.
+func TestListenLoopback(t *testing.T) {
+	logger := slog.New(discardHandler{})
+	ln, err := listenLoopback(context.Background(), 0, false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().(*net.TCPAddr)
+	if !addr.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("bound %v, want 127.0.0.1", addr.IP)
+	}
+	busy := addr.Port
+
+	_, err = listenLoopback(context.Background(), busy, true, logger)
+	if !errors.Is(err, ErrPortInUse) {
+		t.Errorf("required busy port: err = %v, want ErrPortInUse", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("required busy port: cause is not a *net.OpError: %v", err)
+	}
+
+	hinted, err := listenLoopback(context.Background(), busy, false, logger)
+	if err != nil {
+		t.Fatalf("busy hint should fall back: %v", err)
+	}
+	defer hinted.Close()
+	if p := hinted.Addr().(*net.TCPAddr).Port; p == busy || p == 0 {
+		t.Errorf("fallback port = %d", p)
+	}
+
+	free := freePort(t)
+	got, err := listenLoopback(context.Background(), free, true, logger)
+	if err != nil {
+		t.Fatalf("free required port: %v", err)
+	}
+	defer got.Close()
+	if p := got.Addr().(*net.TCPAddr).Port; p != free {
+		t.Errorf("port = %d, want %d", p, free)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return p
+}
+
+func TestIsLoopbackRemote(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:5000":   true,
+		"127.9.9.9:1":      true,
+		"[::1]:80":         true,
+		"192.168.1.2:5000": false,
+		"10.0.0.1:1":       false,
+		"garbage":          false,
+	} {
+		if got := isLoopbackRemote(addr); got != want {
+			t.Errorf("isLoopbackRemote(%q) = %v", addr, got)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package loopauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Scope is an OAuth 2.0 scope value (RFC 6749 §3.3). Any string made of
+// the characters RFC 6749 allows is a valid custom scope.
+type Scope string
+
+// Well-known scopes. Requests send scopes in this order, then custom scopes
+// in byte order, so the same configuration always yields the same URL.
+const (
+	ScopeOpenID        Scope = "openid"
+	ScopeEmail         Scope = "email"
+	ScopeProfile       Scope = "profile"
+	ScopeOfflineAccess Scope = "offline_access"
+)
+
+// scopeRank orders the well-known scopes before custom ones.
+func scopeRank(s Scope) int {
+	switch s {
+	case ScopeOpenID:
+		return 0
+	case ScopeEmail:
+		return 1
+	case ScopeProfile:
+		return 2
+	case ScopeOfflineAccess:
+		return 3
+	}
+	return 4
+}
+
+func compareScopes(a, b Scope) int {
+	if ra, rb := scopeRank(a), scopeRank(b); ra != rb {
+		return ra - rb
+	}
+	return strings.Compare(string(a), string(b))
+}
+
+// joinScopes renders scopes as the space-separated "scope" parameter.
+func joinScopes(scopes []Scope) string {
+	parts := make([]string, len(scopes))
+	for i, s := range scopes {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, " ")
+}
+
+// TokenSet is what a successful flow or refresh returns. Its accessors are
+// the only way to read the tokens: String, GoString, Format and LogValue
+// print "[redacted]" in their place, so logging a TokenSet by mistake leaks
+// nothing. MarshalJSON does write the tokens, for storage.
+//
+// A TokenSet is immutable and safe for concurrent use.
+type TokenSet struct {
+	accessToken  string
+	refreshToken string
+	tokenType    string
+	expiresAt    time.Time
+	idToken      *IDToken
+	scopes       []Scope
+}
+
+// AccessToken returns the access token, to send as a Bearer credential.
+func (t *TokenSet) AccessToken() string { return t.accessToken }
+
+// RefreshToken returns the refresh token, or "" when none was issued.
+func (t *TokenSet) RefreshToken() string { return t.refreshToken }
+
+// TokenType returns the token type, normalised to "Bearer".
+func (t *TokenSet) TokenType() string { return t.tokenType }
+
+// ExpiresAt returns when the access token expires, or the zero time when
+// the provider did not say.
+func (t *TokenSet) ExpiresAt() time.Time { return t.expiresAt }
+
+// IDTokenRaw returns the compact ID token, or "" when there is none.
+func (t *TokenSet) IDTokenRaw() string {
+	if t.idToken == nil {
+		return ""
+	}
+	return t.idToken.raw
+}
+
+// IDToken returns the decoded ID token, or nil when there is none.
+func (t *TokenSet) IDToken() *IDToken { return t.idToken }
+
+// Scopes returns the granted scopes: the provider's "scope" answer, or the
+// requested scopes when it did not send one (RFC 6749 §5.1).
+func (t *TokenSet) Scopes() []Scope { return append([]Scope(nil), t.scopes...) }
+
+// IsExpired reports whether the access token has an expiry that has passed.
+// A token without a known expiry is never reported expired.
+func (t *TokenSet) IsExpired() bool {
+	return !t.expiresAt.IsZero() && !time.Now().Before(t.expiresAt)
+}
+
+// ExpiresWithin reports whether the access token expires within d (or has
+// expired). A token without a known expiry never does.
+func (t *TokenSet) ExpiresWithin(d time.Duration) bool {
+	return !t.expiresAt.IsZero() && time.Until(t.expiresAt) <= d
+}
+
+// String describes the token set without its secrets.
+func (t *TokenSet) String() string {
+	if t == nil {
+		return "TokenSet(nil)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "TokenSet{type: %s, access_token: [redacted]", t.tokenType)
+	if t.refreshToken != "" {
+		b.WriteString(", refresh_token: [redacted]")
+	}
+	if t.idToken != nil {
+		b.WriteString(", id_token: [redacted]")
+	}
+	if t.expiresAt.IsZero() {
+		b.WriteString(", expires: unknown")
+	} else {
+		fmt.Fprintf(&b, ", expires: %s", t.expiresAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(&b, ", scopes: %q}", joinScopes(t.scopes))
+	return b.String()
+}
+
+// GoString is String, so %#v cannot print the secrets either.
+func (t *TokenSet) GoString() string { return t.String() }
+
+// Format makes every fmt verb (%v, %+v, %#v, %s, %q, %x...) print String.
+func (t *TokenSet) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(t.String())) }
+
+// LogValue describes the token set to log/slog without its secrets.
+func (t *TokenSet) LogValue() slog.Value {
+	if t == nil {
+		return slog.StringValue("nil")
+	}
+	return slog.GroupValue(
+		slog.String("token_type", t.tokenType),
+		slog.Time("expires_at", t.expiresAt),
+		slog.Bool("has_refresh_token", t.refreshToken != ""),
+		slog.Bool("has_id_token", t.idToken != nil),
+		slog.String("scopes", joinScopes(t.scopes)),
+	)
+}
+
+// tokenSetJSON is the storage format, shared with the Rust crate:
+// expires_at is in Unix seconds, oidc holds the raw ID token and its claims.
+type tokenSetJSON struct {
+	AccessToken  string    `json:"access_token"`
+	RefreshToken *string   `json:"refresh_token"`
+	ExpiresAt    *int64    `json:"expires_at"`
+	TokenType    string    `json:"token_type"`
+	OIDC         *oidcJSON `json:"oidc"`
+	Scopes       []Scope   `json:"scopes"`
+}
+
+type oidcJSON struct {
+	Raw    string          `json:"raw"`
+	Claims json.RawMessage `json:"claims"`
+}
+
+// MarshalJSON writes the token set, secrets included, in the storage format
+// of the Rust crate. Store the result only where a password would be safe.
+func (t *TokenSet) MarshalJSON() ([]byte, error) {
+	out := tokenSetJSON{
+		AccessToken: t.accessToken,
+		TokenType:   t.tokenType,
+		Scopes:      t.scopes,
+	}
+	if out.Scopes == nil {
+		out.Scopes = []Scope{}
+	}
+	if t.refreshToken != "" {
+		out.RefreshToken = &t.refreshToken
+	}
+	if !t.expiresAt.IsZero() {
+		sec := t.expiresAt.Unix()
+		out.ExpiresAt = &sec
+	}
+	if t.idToken != nil {
+		out.OIDC = &oidcJSON{Raw: t.idToken.raw, Claims: t.idToken.claims.raw}
+	}
+	return json.Marshal(out)
+}
+
+// ErrInvalidTokenSet means stored token-set JSON could not be used.
+var ErrInvalidTokenSet = errors.New("loopauth: invalid stored token set")
+
+// UnmarshalJSON reads the storage format strictly: one object, no duplicate
+// or case-variant members, access_token and token_type required, tokens
+// made of printable ASCII. The ID token's claims are decoded again from its
+// raw form; stored claims are ignored. The ID token's signature is not
+// checked here: a token set read from storage is only as trustworthy as the
+// storage.
+func (t *TokenSet) UnmarshalJSON(data []byte) error {
+	var in tokenSetJSON
+	if err := decodeStrictJSON(data, &in); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidTokenSet, err)
+	}
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidTokenSet, what) }
+	if !isVSCHAR(in.AccessToken) {
+		return bad("access_token is missing or not printable ASCII")
+	}
+	ts := TokenSet{accessToken: in.AccessToken}
+	switch {
+	case in.TokenType == "":
+		return bad("token_type is missing")
+	case strings.EqualFold(in.TokenType, "bearer"):
+		ts.tokenType = "Bearer"
+	default:
+		return bad("token_type is not Bearer")
+	}
+	if in.RefreshToken != nil && *in.RefreshToken != "" {
+		if !isVSCHAR(*in.RefreshToken) {
+			return bad("refresh_token is not printable ASCII")
+		}
+		ts.refreshToken = *in.RefreshToken
+	}
+	if in.ExpiresAt != nil {
+		if *in.ExpiresAt < 0 || *in.ExpiresAt > maxNumericDate {
+			return bad("expires_at is out of range")
+		}
+		ts.expiresAt = time.Unix(*in.ExpiresAt, 0)
+	}
+	for _, s := range in.Scopes {
+		if !isNQCHAR(string(s)) {
+			return bad("a scope contains characters RFC 6749 does not allow")
+		}
+	}
+	ts.scopes = in.Scopes
+	if in.OIDC != nil {
+		idt, err := parseIDTokenUnverified(in.OIDC.Raw)
+		if err != nil {
+			return fmt.Errorf("%w: oidc.raw: %v", ErrInvalidTokenSet, err)
+		}
+		ts.idToken = idt
+	}
+	*t = ts
+	return nil
+}
+
+// RefreshOutcome is the result of RefreshIfExpiring.
+type RefreshOutcome struct {
+	refreshed bool
+	tokens    *TokenSet
+}
+
+// Refreshed reports whether a refresh happened.
+func (o RefreshOutcome) Refreshed() bool { return o.refreshed }
+
+// TokenSet returns the new token set after a refresh, or the token set that
+// was passed in when none was needed.
+func (o RefreshOutcome) TokenSet() *TokenSet { return o.tokens }
