@@ -146,7 +146,8 @@ func (b *CLITokenClientBuilder) OpenBrowser(open bool) *CLITokenClientBuilder {
 }
 
 // BrowserOpener replaces the system browser launcher, for a program with
-// its own way to show the URL, or for tests.
+// its own way to show the URL, or for tests. Nil restores the default
+// launcher (xdg-open, open or rundll32, never through a shell).
 func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientBuilder {
 	b.opener = fn
 	return b

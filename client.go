@@ -114,7 +114,7 @@ func (c *CLITokenClient) authorizationURL(redirectURI string, secrets flowSecret
 // longer than the Timeout ends it with an error matching ErrTimeout.
 func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, flowContextError(err, nil)
+		return nil, flowContextError(err, nil, c.timeout)
 	}
 	secrets := newFlowSecrets()
 
@@ -158,7 +158,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	select {
 	case cb = <-srv.results:
 	case <-waitCtx.Done():
-		return nil, flowContextError(ctx.Err(), srv)
+		return nil, flowContextError(ctx.Err(), srv, c.timeout)
 	case <-srv.tooMany:
 		return nil, errors.Join(
 			fmt.Errorf("%w: gave up after %d requests that could not be the provider's redirect", ErrTooManyInvalidCallbacks, maxInvalidCallbacks),
@@ -209,11 +209,29 @@ func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-cha
 // flowContextError explains why waiting stopped: the caller cancelled, or
 // the wait timed out. Requests with a wrong state seen meanwhile are
 // reported too, as they may be an attack or a stale tab.
-func flowContextError(ctxErr error, srv *callbackServer) error {
+func flowContextError(ctxErr error, srv *callbackServer, timeout time.Duration) error {
 	if errors.Is(ctxErr, context.Canceled) {
 		return errors.Join(fmt.Errorf("loopauth: authorization flow canceled: %w", ctxErr), stateMismatchError(srv))
 	}
-	return errors.Join(fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded), stateMismatchError(srv))
+	if ctxErr != nil {
+		timeout = 0 // the caller's deadline, not ours: its length is unknown
+	}
+	return errors.Join(timeoutError{after: timeout}, stateMismatchError(srv))
+}
+
+// timeoutError is the error of a flow whose browser did not come back. It
+// matches ErrTimeout and context.DeadlineExceeded.
+type timeoutError struct{ after time.Duration }
+
+func (e timeoutError) Error() string {
+	if e.after > 0 {
+		return fmt.Sprintf("loopauth: no answer from the browser within %v; run the command again to sign in", e.after)
+	}
+	return "loopauth: no answer from the browser before the deadline; run the command again to sign in"
+}
+
+func (e timeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
 func stateMismatchError(srv *callbackServer) error {

@@ -109,18 +109,24 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	return fields, t0, nil
 }
 
-// tokenResponseJSON keeps each member raw so that its type can be checked
-// and the tolerated variants handled explicitly.
-type tokenResponseJSON struct {
-	AccessToken  json.RawMessage `json:"access_token"`
-	TokenType    json.RawMessage `json:"token_type"`
-	RefreshToken json.RawMessage `json:"refresh_token"`
-	ExpiresIn    json.RawMessage `json:"expires_in"`
-	IDToken      json.RawMessage `json:"id_token"`
-	Scope        json.RawMessage `json:"scope"`
-	Error        json.RawMessage `json:"error"`
-	ErrorDesc    json.RawMessage `json:"error_description"`
-	ErrorURI     json.RawMessage `json:"error_uri"`
+// tokenResponseMembers are the RFC 6749 §5.1 and §5.2 members read from a
+// token endpoint answer.
+var tokenResponseMembers = []string{
+	"access_token", "token_type", "refresh_token", "expires_in", "id_token", "scope",
+	"error", "error_description", "error_uri",
+}
+
+// tokenResponseJSON holds the raw value of each member, so that its type
+// can be checked and the tolerated variants handled explicitly.
+type tokenResponseJSON map[string][]byte
+
+func readTokenResponseJSON(data []byte) (tokenResponseJSON, error) {
+	m := make(tokenResponseJSON, 8)
+	err := decodeStrictMembers(data, tokenResponseMembers, func(name string, value []byte) error {
+		m[name] = value
+		return nil
+	})
+	return m, err
 }
 
 // parseTokenResponse reads a 2xx token response. It never quotes the body
@@ -129,59 +135,45 @@ func parseTokenResponse(data []byte, contentType string, status int) (*TokenResp
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTokenResponse}, args...)...)
 	}
-	var in tokenResponseJSON
-	if err := decodeStrictJSON(data, &in); err != nil {
+	in, err := readTokenResponseJSON(data)
+	if err != nil {
 		if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 			return nil, invalid("expected JSON, got content type %q (HTTP %d)", sanitizeText(mt, 64), status)
 		}
 		return nil, invalid("%v", err)
 	}
 	// Some providers answer 200 with an error object (GitHub does).
-	if errCode, _ := jsonString(in.Error); errCode != "" {
-		desc, _ := jsonString(in.ErrorDesc)
-		uri, _ := jsonString(in.ErrorURI)
+	if errCode, _ := jsonString(in["error"]); errCode != "" {
+		desc, _ := jsonString(in["error_description"])
+		uri, _ := jsonString(in["error_uri"])
 		return nil, newProviderError(errCode, desc, uri, status)
 	}
 	var f TokenResponseFields
-	var err error
 	for _, m := range []struct {
 		name string
-		raw  json.RawMessage
 		dst  *string
 	}{
-		{"access_token", in.AccessToken, &f.AccessToken},
-		{"token_type", in.TokenType, &f.TokenType},
-		{"refresh_token", in.RefreshToken, &f.RefreshToken},
-		{"id_token", in.IDToken, &f.IDToken},
-		{"scope", in.Scope, &f.Scope},
+		{"access_token", &f.AccessToken},
+		{"token_type", &f.TokenType},
+		{"refresh_token", &f.RefreshToken},
+		{"id_token", &f.IDToken},
+		{"scope", &f.Scope},
 	} {
-		if *m.dst, err = jsonString(m.raw); err != nil {
+		if *m.dst, err = jsonString(in[m.name]); err != nil {
 			return nil, invalid("%s is not a string", m.name)
 		}
 	}
-	if f.ExpiresIn, err = parseExpiresIn(in.ExpiresIn); err != nil {
+	if f.ExpiresIn, err = parseExpiresIn(in["expires_in"]); err != nil {
 		return nil, invalid("%v", err)
 	}
 	return &f, nil
-}
-
-// jsonString reads an optional JSON string member; absent and null are "".
-func jsonString(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", err
-	}
-	return s, nil
 }
 
 // parseExpiresIn reads expires_in: a JSON integer, or a string of digits
 // (PayPal and some Azure AD endpoints send "3600"). Fractions, exponents,
 // negatives and anything above ten years are refused rather than
 // guessed at or overflowed.
-func parseExpiresIn(raw json.RawMessage) (int64, error) {
+func parseExpiresIn(raw []byte) (int64, error) {
 	s := string(raw)
 	if s == "" || s == "null" {
 		return 0, nil
@@ -207,13 +199,13 @@ func parseExpiresIn(raw json.RawMessage) (int64, error) {
 // read only for the RFC 6749 §5.2 members; it is never quoted, since a
 // proxy's error page or a misbehaving server could echo the request.
 func parseTokenError(status int, data []byte) error {
-	var in tokenResponseJSON
-	if decodeStrictJSON(data, &in) != nil {
+	in, err := readTokenResponseJSON(data)
+	if err != nil {
 		return newProviderError("", "", "", status)
 	}
-	code, err1 := jsonString(in.Error)
-	desc, err2 := jsonString(in.ErrorDesc)
-	uri, err3 := jsonString(in.ErrorURI)
+	code, err1 := jsonString(in["error"])
+	desc, err2 := jsonString(in["error_description"])
+	uri, err3 := jsonString(in["error_uri"])
 	if err1 != nil || err2 != nil || err3 != nil {
 		return newProviderError("", "", "", status)
 	}

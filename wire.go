@@ -36,93 +36,43 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 // (ErrInvalidTokenResponse, ...) with this text after it.
 var errJSON = errors.New("invalid JSON")
 
-// checkStrictJSON accepts exactly one JSON value that is valid UTF-8, nests
-// at most maxJSONDepth levels, has no duplicate member names in any object
-// and no trailing data. encoding/json alone accepts duplicates (last one
-// wins) and replaces invalid UTF-8 silently; both are parser differentials
-// an attacker can use against a verifier.
+// checkStrictJSON accepts exactly one RFC 8259 JSON value that is valid
+// UTF-8, nests at most maxJSONDepth levels, has no duplicate member names in
+// any object (compared after unescaping) and no trailing data.
+// encoding/json alone accepts duplicates (last one wins) and replaces
+// invalid UTF-8 silently; both are parser differentials an attacker can use
+// against a verifier. The scanner is hand-written so that checking costs no
+// allocation for ordinary documents.
 func checkStrictJSON(data []byte) error {
-	if !utf8.Valid(data) {
-		return fmt.Errorf("%w: not valid UTF-8", errJSON)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	// Each open object keeps the set of names seen so far; arrays push nil.
-	var stack []map[string]struct{}
-	expectKey := false
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", errJSON, err)
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= maxJSONDepth {
-					return fmt.Errorf("%w: nested deeper than %d levels", errJSON, maxJSONDepth)
-				}
-				if t == '{' {
-					stack = append(stack, map[string]struct{}{})
-					expectKey = true
-				} else {
-					stack = append(stack, nil)
-					expectKey = false
-				}
-				continue
-			default: // '}' or ']'
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if expectKey {
-				seen := stack[len(stack)-1]
-				if _, dup := seen[t]; dup {
-					return fmt.Errorf("%w: duplicate member %q", errJSON, truncate(t, 64))
-				}
-				seen[t] = struct{}{}
-				expectKey = false
-				continue
-			}
-		}
-		if len(stack) == 0 {
-			// A complete top-level value: anything after it is trailing data.
-			if _, err := dec.Token(); err != io.EOF {
-				return fmt.Errorf("%w: data after the top-level value", errJSON)
-			}
-			return nil
-		}
-		// After a value inside an object the next token is a member name.
-		expectKey = stack[len(stack)-1] != nil
-	}
-	return fmt.Errorf("%w: empty document", errJSON)
+	_, err := scanStrictJSON(data, nil)
+	return err
 }
 
-// decodeStrictJSON checks data with checkStrictJSON and then decodes the
-// top-level object into v, a pointer to a struct. Member names must match
-// the struct's json tags exactly: encoding/json matches case-insensitively,
-// so {"Access_Token": ...} would otherwise fill AccessToken. Members that
-// match no field are ignored (RFC 6749 §5.1: unknown names MUST be ignored).
+// decodeStrictJSON checks data like checkStrictJSON, requires an object,
+// and decodes it into v, a pointer to a struct. Member names must match the
+// struct's json tags exactly: encoding/json matches case-insensitively
+// (with Unicode folding: "\u212a" is a "k"), so {"Access_Token": ...} would
+// otherwise fill AccessToken. Members that match no field are ignored
+// (RFC 6749 §5.1: unknown names MUST be ignored).
 func decodeStrictJSON(data []byte, v any) error {
-	if err := checkStrictJSON(data); err != nil {
-		return err
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil || members == nil {
-		return fmt.Errorf("%w: not a JSON object", errJSON)
-	}
-	tags := jsonTags(reflect.TypeOf(v).Elem())
-	for name := range members {
-		if _, exact := tags[name]; exact {
-			continue
+	t := reflect.TypeOf(v).Elem()
+	kind, err := scanStrictJSON(data, func(name, _ []byte) error {
+		if isFoldStable(name) {
+			return nil // no other spelling can fold to a lower-case tag
 		}
-		for tag := range tags {
-			if strings.EqualFold(name, tag) {
-				return fmt.Errorf("%w: member %q differs in case from %q", errJSON, truncate(name, 64), tag)
+		for i := 0; i < t.NumField(); i++ {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if err := checkNameCase(name, tag); err != nil {
+				return err
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if kind != '{' {
+		return fmt.Errorf("%w: not a JSON object", errJSON)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", errJSON, err)
@@ -130,16 +80,351 @@ func decodeStrictJSON(data []byte, v any) error {
 	return nil
 }
 
-// jsonTags lists the JSON member names of a struct type's fields.
-func jsonTags(t reflect.Type) map[string]struct{} {
-	tags := make(map[string]struct{}, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			tags[name] = struct{}{}
+// decodeStrictMembers checks data like checkStrictJSON, requires an
+// object, and calls set with the raw value of each top-level member named
+// in names. A member whose name differs from one of names only in case is
+// an error; other members are ignored. It is decodeStrictJSON without
+// reflection, for the documents read on every flow.
+func decodeStrictMembers(data []byte, names []string, set func(name string, value []byte) error) error {
+	kind, err := scanStrictJSON(data, func(name, value []byte) error {
+		for _, want := range names {
+			if string(name) == want {
+				return set(want, value)
+			}
+			if !isFoldStable(name) {
+				if err := checkNameCase(name, want); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if kind != '{' {
+		return fmt.Errorf("%w: not a JSON object", errJSON)
+	}
+	return nil
+}
+
+// checkNameCase refuses a member name that encoding/json or a
+// case-insensitive reader would take for want.
+func checkNameCase(name []byte, want string) error {
+	if want != string(name) && strings.EqualFold(want, string(name)) {
+		return fmt.Errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
+	}
+	return nil
+}
+
+// jsonString reads an optional JSON string value; absent and null are "".
+// An escape-free string is sliced directly, the common case.
+func jsonString(raw []byte) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && !bytes.ContainsRune(raw[1:len(raw)-1], '\\') {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// isFoldStable reports whether name is made of lower-case ASCII letters,
+// digits and punctuation only. Such a name case-folds to no other byte
+// string, so it can match a lower-case tag only by being equal to it.
+func isFoldStable(name []byte) bool {
+	for _, c := range name {
+		if c >= 0x80 || ('A' <= c && c <= 'Z') {
+			return false
 		}
 	}
-	return tags
+	return true
+}
+
+// jsonScanner is a strict, allocation-free RFC 8259 validator.
+type jsonScanner struct {
+	data  []byte
+	pos   int
+	depth int
+	// onTopMember, when set, sees each member of the top-level object: its
+	// name, unescaped, and its raw value.
+	onTopMember func(name, value []byte) error
+}
+
+// scanStrictJSON validates data and returns the first byte of its
+// top-level value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
+func scanStrictJSON(data []byte, onTopMember func(name, value []byte) error) (byte, error) {
+	if !utf8.Valid(data) {
+		return 0, fmt.Errorf("%w: not valid UTF-8", errJSON)
+	}
+	s := jsonScanner{data: data, onTopMember: onTopMember}
+	s.skipSpace()
+	if s.pos == len(data) {
+		return 0, fmt.Errorf("%w: empty document", errJSON)
+	}
+	kind := data[s.pos]
+	if err := s.value(); err != nil {
+		return 0, err
+	}
+	s.skipSpace()
+	if s.pos != len(data) {
+		return 0, fmt.Errorf("%w: data after the top-level value at offset %d", errJSON, s.pos)
+	}
+	return kind, nil
+}
+
+func (s *jsonScanner) fail(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", errJSON, what, s.pos)
+}
+
+func (s *jsonScanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) value() error {
+	if s.pos >= len(s.data) {
+		return s.fail("unexpected end")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	case c == '-' || ('0' <= c && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return s.fail("unexpected character")
+}
+
+func (s *jsonScanner) literal(lit string) error {
+	if !strings.HasPrefix(string(s.data[s.pos:min(len(s.data), s.pos+len(lit))]), lit) {
+		return s.fail("invalid literal")
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+func (s *jsonScanner) number() error {
+	d := s.data
+	digits := func() int {
+		n := 0
+		for s.pos < len(d) && '0' <= d[s.pos] && d[s.pos] <= '9' {
+			s.pos++
+			n++
+		}
+		return n
+	}
+	if d[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(d) && d[s.pos] == '0':
+		s.pos++
+	case digits() == 0:
+		return s.fail("invalid number")
+	}
+	if s.pos < len(d) && d[s.pos] == '.' {
+		s.pos++
+		if digits() == 0 {
+			return s.fail("invalid number")
+		}
+	}
+	if s.pos < len(d) && (d[s.pos] == 'e' || d[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(d) && (d[s.pos] == '+' || d[s.pos] == '-') {
+			s.pos++
+		}
+		if digits() == 0 {
+			return s.fail("invalid number")
+		}
+	}
+	return nil
+}
+
+// str scans a string and returns its raw content (between the quotes) and
+// whether it holds escapes.
+func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
+	d := s.data
+	s.pos++ // opening quote
+	start := s.pos
+	for s.pos < len(d) {
+		c := d[s.pos]
+		switch {
+		case c == '"':
+			raw = d[start:s.pos]
+			s.pos++
+			return raw, escaped, nil
+		case c < 0x20:
+			return nil, false, s.fail("control character in string")
+		case c == '\\':
+			escaped = true
+			s.pos++
+			if s.pos >= len(d) {
+				return nil, false, s.fail("unterminated escape")
+			}
+			switch d[s.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos++
+			case 'u':
+				if s.pos+4 >= len(d) {
+					return nil, false, s.fail("short unicode escape")
+				}
+				for _, h := range d[s.pos+1 : s.pos+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return nil, false, s.fail("invalid unicode escape")
+					}
+				}
+				s.pos += 5
+			default:
+				return nil, false, s.fail("invalid escape")
+			}
+		default:
+			s.pos++
+		}
+	}
+	return nil, false, s.fail("unterminated string")
+}
+
+func (s *jsonScanner) array() error {
+	if s.depth++; s.depth > maxJSONDepth {
+		return s.fail(fmt.Sprintf("nested deeper than %d levels", maxJSONDepth))
+	}
+	s.pos++ // [
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		s.depth--
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail("unterminated array")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			s.depth--
+			return nil
+		default:
+			return s.fail("expected , or ]")
+		}
+	}
+}
+
+// smallObject is how many member names an object may have before
+// duplicate detection switches from pairwise comparison to a map.
+const smallObject = 16
+
+func (s *jsonScanner) object() error {
+	if s.depth++; s.depth > maxJSONDepth {
+		return s.fail(fmt.Sprintf("nested deeper than %d levels", maxJSONDepth))
+	}
+	top := s.depth == 1
+	s.pos++ // {
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		s.depth--
+		return nil
+	}
+	var small [smallObject][]byte
+	var big map[string]struct{}
+	n := 0
+	for {
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return s.fail("expected a member name")
+		}
+		at := s.pos
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		name := raw
+		if escaped {
+			var u string
+			if json.Unmarshal(s.data[at:s.pos], &u) != nil {
+				return s.fail("invalid member name")
+			}
+			name = []byte(u)
+		}
+		if n < smallObject {
+			for _, prev := range small[:n] {
+				if string(prev) == string(name) {
+					return fmt.Errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+				}
+			}
+			small[n] = name
+		} else {
+			if big == nil {
+				big = make(map[string]struct{}, 2*smallObject)
+				for _, prev := range small {
+					big[string(prev)] = struct{}{}
+				}
+			}
+			if _, dup := big[string(name)]; dup {
+				return fmt.Errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+			}
+			big[string(name)] = struct{}{}
+		}
+		n++
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return s.fail("expected :")
+		}
+		s.pos++
+		s.skipSpace()
+		start := s.pos
+		if err := s.value(); err != nil {
+			return err
+		}
+		if top && s.onTopMember != nil {
+			if err := s.onTopMember(name, s.data[start:s.pos]); err != nil {
+				return err
+			}
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail("unterminated object")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			s.depth--
+			return nil
+		default:
+			return s.fail("expected , or }")
+		}
+	}
 }
 
 // truncate shortens s to at most n bytes (on a rune boundary) for messages.
