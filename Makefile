@@ -5,20 +5,24 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 PKG         := ./...
 
-.PHONY: test check fmt-check vet staticcheck deps-check bench cover fuzz demo
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check compat bench cover fuzz demo
 
 ## test: vet, then every test with the race detector
 test: vet
 	go test -race -count=1 $(PKG)
 
-## check: formatting, vet, staticcheck, and the no-dependency rule
-check: fmt-check vet staticcheck deps-check
+## check: formatting, vet (also for Windows and macOS), staticcheck, and the no-dependency rule
+check: fmt-check vet cross-vet staticcheck deps-check
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	go vet $(PKG)
+
+cross-vet:
+	GOOS=windows go vet $(PKG)
+	GOOS=darwin go vet $(PKG)
 
 staticcheck:
 	go run $(STATICCHECK) $(PKG)
@@ -27,6 +31,12 @@ staticcheck:
 deps-check:
 	@if grep -qE '^[[:space:]]*require([[:space:]]|\()' go.mod; then echo "go.mod has a require line: the library is standard library only"; exit 1; fi
 	@test "$$(go list -m all)" = "github.com/loopauth/loopauth" || { echo "unexpected modules:"; go list -m all; exit 1; }
+
+## compat: build and test with the oldest Go that go.mod allows (the go
+## command fetches that toolchain from the module proxy)
+compat:
+	GOTOOLCHAIN=go1.23.12 go vet $(PKG)
+	GOTOOLCHAIN=go1.23.12 go test -count=1 $(PKG)
 
 ## bench: the benchmarks, each beside its floor
 bench:

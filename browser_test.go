@@ -88,9 +88,15 @@ func TestOpenSystemBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir)
+	// O-07: $BROWSER is a shell template on some systems; it is ignored.
+	marker := filepath.Join(dir, "browser-env-used")
+	t.Setenv("BROWSER", "sh -c 'touch "+marker+"' %s")
 	u := "https://as.example/authorize?response_type=code&client_id=a&state=" + strings.Repeat("s", 43) + "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&x=$(id)"
 	if err := openSystemBrowser(context.Background(), u); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("$BROWSER was run")
 	}
 	got, _ := os.ReadFile(argsFile)
 	if string(got) != "1\n"+u+"\n" {

@@ -3,6 +3,7 @@ package loopauth
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -343,6 +344,14 @@ func TestFlowPages(t *testing.T) {
 			if g.status != 200 || g.body != tc.want && !strings.Contains(g.body, tc.want) {
 				t.Errorf("page %d %q, want %q", g.status, g.body, tc.want)
 			}
+			// H-05: the page echoes neither the code nor the state.
+			reqs, toks := p.AuthorizeRequests(), p.TokenRequests()
+			last := toks[len(toks)-1]
+			for _, secret := range []string{last.Get("code"), reqs[len(reqs)-1].Get("state"), last.Get("code_verifier")} {
+				if secret == "" || strings.Contains(g.body, secret) {
+					t.Errorf("page contains a flow secret (or the secret is empty): %q", secret)
+				}
+			}
 			assertSecurityHeaders(t, g.header)
 		})
 	}
@@ -488,5 +497,137 @@ func TestFlowRefreshRotation(t *testing.T) {
 	r, err := c2.Refresh(context.Background(), ts2.RefreshToken())
 	if err != nil || r.RefreshToken() != ts2.RefreshToken() {
 		t.Errorf("R-01: refresh token = %q, %v; want the old one kept", r.RefreshToken(), err)
+	}
+}
+
+// TestFlowTeardown checks that every way a flow can end closes the server,
+// releases the port and stops every goroutine it started.
+func TestFlowTeardown(t *testing.T) {
+	cases := []struct {
+		name    string
+		opts    []loopauthtest.Option
+		opener  func(p *loopauthtest.Provider, cancel func()) BrowserOpener
+		timeout time.Duration
+		wantErr func(error) bool
+	}{
+		{"success", nil, nil, 0, func(err error) bool { return err == nil }},
+		{"provider error", []loopauthtest.Option{loopauthtest.WithAuthorizeError("access_denied", "", "")}, nil, 0,
+			func(err error) bool { var pe *ProviderError; return errors.As(err, &pe) }},
+		{"token error", []loopauthtest.Option{loopauthtest.WithCodeExchangeError(400, "invalid_grant", "")}, nil, 0,
+			func(err error) bool { var pe *ProviderError; return errors.As(err, &pe) }},
+		{"timeout", nil, func(*loopauthtest.Provider, func()) BrowserOpener {
+			return func(ctx context.Context, _ string) error { <-ctx.Done(); return nil }
+		}, 200 * time.Millisecond, func(err error) bool { return errors.Is(err, ErrTimeout) }},
+		{"cancel", nil, func(_ *loopauthtest.Provider, cancel func()) BrowserOpener {
+			return func(ctx context.Context, _ string) error { cancel(); <-ctx.Done(); return nil }
+		}, 0, func(err error) bool { return errors.Is(err, context.Canceled) }},
+		{"browser failure then timeout", nil, func(*loopauthtest.Provider, func()) BrowserOpener {
+			return func(context.Context, string) error { return errors.New("no browser") }
+		}, 200 * time.Millisecond, func(err error) bool { return errors.Is(err, ErrTimeout) }},
+		{"opener that ignores the page", nil, func(p *loopauthtest.Provider, _ func()) BrowserOpener {
+			return func(ctx context.Context, u string) error {
+				err := p.Browser()(ctx, u)
+				<-ctx.Done() // a launcher that lingers until told to stop
+				return err
+			}
+		}, 0, func(err error) bool { return err == nil }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, tc.opts...)
+			checkNoLeaks(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var opener BrowserOpener
+			if tc.opener != nil {
+				opener = tc.opener(p, cancel)
+			}
+			var port int
+			c := flowClient(t, p, opener, func(b *CLITokenClientBuilder) {
+				b.OnServerReady(func(p int) { port = p })
+				if tc.timeout > 0 {
+					b.Timeout(tc.timeout)
+				}
+			})
+			_, err := c.RunAuthorizationFlow(ctx)
+			if !tc.wantErr(err) {
+				t.Fatalf("err = %v", err)
+			}
+			assertPortReleased(t, port)
+		})
+	}
+}
+
+// TestFlowGrantedScopes ports the Rust crate's page_context_scopes tests:
+// the token set and the success page see the granted scopes, or the
+// requested ones when the provider does not say.
+func TestFlowGrantedScopes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []loopauthtest.Option
+		want string
+	}{
+		{"narrowed grant", []loopauthtest.Option{loopauthtest.WithGrantedScope("read")}, "read"},
+		{"scope omitted", []loopauthtest.Option{loopauthtest.WithTokenResponse(func(_ string, m map[string]any) { delete(m, "scope") })}, "read write"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, tc.opts...)
+			var pageScopes []Scope
+			c, err := NewBuilder().ClientID("c").AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).
+				AddScopes("read", "write").BrowserOpener(p.Browser()).
+				SuccessRenderer(SuccessPageRendererFunc(func(_ context.Context, pc *PageContext) string {
+					pageScopes = pc.Scopes()
+					return "ok"
+				})).Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := c.RunAuthorizationFlow(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := joinScopes(ts.Scopes()); got != tc.want {
+				t.Errorf("token set scopes = %q, want %q", got, tc.want)
+			}
+			if got := joinScopes(pageScopes); got != tc.want {
+				t.Errorf("page scopes = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRefreshAgainstProvider ports the Rust refresh_flow and
+// refresh_token_preservation tests that need a provider.
+func TestRefreshAgainstProvider(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithRefreshError(500, "server_error", "down"))
+	c := flowClient(t, p, nil)
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refresh(context.Background(), ts.RefreshToken())
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.StatusCode != 500 {
+		t.Errorf("non-2xx refresh: err = %v, want *ProviderError with status 500", err)
+	}
+
+	// A stored set with expires_at 0 (the epoch) is refreshed, and the
+	// refresh token survives a response that omits it.
+	q := loopauthtest.NewProvider(t, loopauthtest.WithoutRefreshTokenOnRefresh())
+	c2 := flowClient(t, q, nil)
+	first, err := c2.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored TokenSet
+	if err := json.Unmarshal([]byte(`{"access_token":"old","refresh_token":"`+first.RefreshToken()+`","expires_at":0,"token_type":"Bearer"}`), &stored); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c2.RefreshIfExpiring(context.Background(), &stored, time.Minute)
+	if err != nil || !out.Refreshed() {
+		t.Fatalf("refresh of an expired stored set: %v, %v", out, err)
+	}
+	if out.TokenSet().RefreshToken() != first.RefreshToken() || out.TokenSet().AccessToken() == "old" {
+		t.Errorf("refreshed set = %v", out.TokenSet())
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -393,5 +395,28 @@ func TestHTTPClientNotMutated(t *testing.T) {
 	}
 	if http.DefaultClient.CheckRedirect != nil || http.DefaultClient.Timeout != 0 {
 		t.Error("http.DefaultClient was modified")
+	}
+}
+
+// TestNoInsecureTLS covers T-03: no library file turns off certificate
+// verification or weakens TLS.
+func TestNoInsecureTLS(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"InsecureSkipVerify", "VersionTLS10", "VersionTLS11", "VersionSSL30"} {
+			if strings.Contains(string(data), bad) {
+				t.Errorf("%s mentions %s", f, bad)
+			}
+		}
 	}
 }

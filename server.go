@@ -71,7 +71,7 @@ type callbackServer struct {
 // configured port: 0 for a random port, a hint that falls back to a random
 // port, or a required port whose failure wraps ErrPortInUse.
 func listenLoopback(ctx context.Context, port int, required bool, logger *slog.Logger) (net.Listener, error) {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: controlListener}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ln, err := lc.Listen(ctx, "tcp4", addr)
 	if err == nil {
@@ -182,6 +182,11 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodGet:
 		w.Header().Set("Allow", http.MethodGet)
 		s.refuse(w, http.StatusMethodNotAllowed, "Only the provider's redirect is accepted here.", false)
+	case !isTopLevelNavigation(r.Header):
+		// A page that knows the port can make the browser send requests
+		// with <img>, fetch or an iframe; the provider's redirect is
+		// always a top-level navigation (Fetch Metadata, when sent).
+		s.refuse(w, http.StatusBadRequest, "Only a top-level navigation is accepted here.", false)
 	case len(r.URL.RawQuery) > maxCallbackQueryBytes:
 		s.refuse(w, http.StatusRequestURITooLong, "The request is too long.", false)
 	default:
@@ -300,6 +305,14 @@ func (s *callbackServer) writePage(w http.ResponseWriter, status int, page strin
 // stateMismatches reports how many requests carried a wrong or missing
 // state, for the flow's final error.
 func (s *callbackServer) stateMismatches() int { return int(s.badState.Load()) }
+
+// isTopLevelNavigation reports whether the Fetch Metadata headers, when a
+// browser sends them, describe a top-level navigation. Clients that send
+// none (older browsers, command-line user agents) are not refused.
+func isTopLevelNavigation(h http.Header) bool {
+	mode, dest := h.Get("Sec-Fetch-Mode"), h.Get("Sec-Fetch-Dest")
+	return (mode == "" || mode == "navigate") && (dest == "" || dest == "document")
+}
 
 func isLoopbackRemote(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)

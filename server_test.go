@@ -97,6 +97,7 @@ func TestCallbackRefusesWithoutEndingFlow(t *testing.T) {
 		{"C-05", "PUT", "PUT /callback HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n", 405},
 		{"C-05", "TRACE", "TRACE /callback HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 405},
 		{"C-06", "code without state", get("/callback?code=c", host), 400},
+		{"C-31", "no parameters (code sent in a fragment)", get("/callback", host), 400},
 		{"C-07", "wrong state of same length", get("/callback?code=c&state="+wrongSameLen, host), 400},
 		{"C-07", "state differing in case", get("/callback?code=c&state="+strings.ToLower(testState), host), 400},
 		{"C-07", "state prefix", get("/callback?code=c&state="+testState[:20], host), 400},
@@ -108,6 +109,9 @@ func TestCallbackRefusesWithoutEndingFlow(t *testing.T) {
 		{"C-20", "too many parameters", get("/callback?state="+testState+strings.Repeat("&a=b", 40), host), 400},
 		{"C-20", "query too long", get("/callback?state="+testState+"&code="+strings.Repeat("x", maxCallbackQueryBytes), host), 414},
 		{"H-07", "next parameter without state", get("/callback?next=https://evil.example", host), 400},
+		{"C-32", "image request with the right state", "GET /callback?code=c&state=" + testState + " HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: image\r\nSec-Fetch-Mode: no-cors\r\n\r\n", 400},
+		{"C-32", "fetch with the right state", "GET /callback?code=c&state=" + testState + " HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\nOrigin: https://evil.example\r\n\r\n", 400},
+		{"C-32", "iframe with the right state", "GET /callback?code=c&state=" + testState + " HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: iframe\r\nSec-Fetch-Mode: navigate\r\n\r\n", 400},
 	}
 	for _, tc := range cases {
 		t.Run(tc.id+" "+tc.name, func(t *testing.T) {
@@ -424,5 +428,29 @@ func TestIsLoopbackRemote(t *testing.T) {
 		if got := isLoopbackRemote(addr); got != want {
 			t.Errorf("isLoopbackRemote(%q) = %v", addr, got)
 		}
+	}
+}
+
+// TestCallbackAcceptsNavigation: a browser's top-level navigation, with its
+// Fetch Metadata headers, is accepted.
+func TestCallbackAcceptsNavigation(t *testing.T) {
+	s := startTestServer(t)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+s.host+"/callback?code=c&state="+testState, nil)
+		req.Header.Set("Sec-Fetch-Dest", "document")
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case cb := <-s.results:
+		if cb.code != "c" {
+			t.Fatalf("callback = %+v", cb)
+		}
+		cb.reply <- "ok"
+	case <-time.After(5 * time.Second):
+		t.Fatal("navigation refused")
 	}
 }

@@ -481,7 +481,8 @@ func sanitizeText(s string, max int) string {
 		}
 		b.WriteRune(r)
 	}
-	return b.String()
+	// Replacements are longer than what they replace: cut again.
+	return truncate(b.String(), max)
 }
 
 // isBidiOrFormat reports the invisible characters that can make a terminal

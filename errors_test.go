@@ -1,0 +1,83 @@
+package loopauth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestErrorMessages checks that errors say what went wrong and what to do,
+// and match what callers test for (ports the Rust error display tests).
+func TestErrorMessages(t *testing.T) {
+	cases := []struct {
+		err      error
+		is       []error
+		contains []string
+	}{
+		{timeoutError{after: 5 * time.Minute}, []error{ErrTimeout, context.DeadlineExceeded}, []string{"5m0s", "run the command again"}},
+		{timeoutError{}, []error{ErrTimeout}, []string{"deadline"}},
+		{newProviderError("access_denied", "User denied", "", 0), nil, []string{"refused the authorization request", "access_denied", "User denied", "sign in again"}},
+		{newProviderError("invalid_grant", "", "", 400), nil, []string{"HTTP 400", "invalid_grant", "sign in again"}},
+		{newProviderError("invalid_client", "", "", 401), nil, []string{"HTTP 401", "client ID and client secret"}},
+		{newProviderError("", "", "", 307), nil, []string{"HTTP 307", "redirects from the token endpoint are not followed"}},
+		{ErrNoRefreshToken, nil, []string{"no refresh token available"}},
+		{ErrStateMismatch, nil, []string{"state mismatch"}},
+	}
+	for _, tc := range cases {
+		msg := tc.err.Error()
+		if !strings.HasPrefix(msg, "loopauth: ") {
+			t.Errorf("%q lacks the package prefix", msg)
+		}
+		for _, want := range tc.contains {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%q lacks %q", msg, want)
+			}
+		}
+		for _, target := range tc.is {
+			if !errors.Is(tc.err, target) {
+				t.Errorf("%q does not match %v", msg, target)
+			}
+		}
+	}
+}
+
+// TestProviderErrorSanitized covers C-15 and C-16: provider text is made
+// safe and error_uri kept only when it is a plain https URL.
+func TestProviderErrorSanitized(t *testing.T) {
+	e := newProviderError("access_denied", "a\x1b[2J\r\nb\u202e"+strings.Repeat("x", 5000), "javascript:alert(1)", 0)
+	if strings.ContainsAny(e.ErrorDescription, "\x1b\r\n\u202e") || len(e.ErrorDescription) > maxErrorDescription+len("…") {
+		t.Errorf("description = %q", e.ErrorDescription)
+	}
+	if e.ErrorURI != "" {
+		t.Errorf("javascript: error_uri kept: %q", e.ErrorURI)
+	}
+	for _, uri := range []string{"data:text/html,x", "http://evil.example/", "https://a.example/\x00"} {
+		if got := newProviderError("x", "", uri, 0).ErrorURI; got != "" {
+			t.Errorf("error_uri %q kept", uri)
+		}
+	}
+	if got := newProviderError("x", "", "https://as.example/errors", 0).ErrorURI; got != "https://as.example/errors" {
+		t.Errorf("https error_uri dropped: %q", got)
+	}
+	for _, code := range []string{`a"b`, `a\b`, "a\nb", strings.Repeat("e", 65), "é"} {
+		if got := newProviderError(code, "", "", 0).ErrorCode; got != "invalid_error_code" {
+			t.Errorf("error code %q kept as %q", code, got)
+		}
+	}
+}
+
+// TestScopes ports the Rust scope tests: wire strings, order, and JSON.
+func TestScopes(t *testing.T) {
+	if ScopeOpenID != "openid" || ScopeEmail != "email" || ScopeProfile != "profile" || ScopeOfflineAccess != "offline_access" {
+		t.Error("well-known scope strings changed")
+	}
+	got, err := normalizeScopes([]Scope{"read:user", ScopeOfflineAccess, "admin", ScopeEmail, ScopeProfile, "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := joinScopes(got); s != "email profile offline_access admin read:user" {
+		t.Errorf("order = %q", s)
+	}
+}
