@@ -64,10 +64,10 @@ func TestSuccessPageContent(t *testing.T) {
 	p := defaultSuccessPage(&PageContext{
 		claims:          &Claims{Name: "Ada", Email: "ada@example.com", Subject: "u-1", EmailVerified: true},
 		scopes:          []Scope{ScopeOpenID, ScopeEmail},
-		expiresAt:       time.Now().Add(90 * time.Minute),
+		expiresAt:       time.Now().Add(90*time.Minute + 30*time.Second),
 		hasRefreshToken: true,
 	})
-	for _, want := range []string{"Authentication successful", "Ada", "ada@example.com", "openid | email", "u-1", "obtained", "in 1h 29m"} {
+	for _, want := range []string{"Authentication successful", "Ada", "ada@example.com", "openid | email", "u-1", "obtained", "in 1h 30m"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("success page lacks %q", want)
 		}
