@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -95,6 +96,14 @@ func TestOpenSystemBrowser(t *testing.T) {
 	if err := openSystemBrowser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
+	// The launcher's chatter must not reach the program's own output: run
+	// the opener in a child process and read its stdout and stderr.
+	child := exec.Command(os.Args[0], "-test.run=^TestOpenerChild$")
+	child.Env = append(os.Environ(), "LOOPAUTH_OPENER_CHILD_URL="+u)
+	out, err := child.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "launcher-") {
+		t.Errorf("child: %v, output %q", err, out)
+	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("$BROWSER was run")
 	}
@@ -126,5 +135,16 @@ func TestPrintAuthURL(t *testing.T) {
 	}
 	if !strings.Contains(out, "https://as.example/a?x=1") || !strings.Contains(out, "Open this URL") {
 		t.Errorf("output = %q", out)
+	}
+}
+
+// TestOpenerChild is the child process of TestOpenSystemBrowser.
+func TestOpenerChild(t *testing.T) {
+	u := os.Getenv("LOOPAUTH_OPENER_CHILD_URL")
+	if u == "" {
+		t.Skip("runs only as the child process of TestOpenSystemBrowser")
+	}
+	if err := openSystemBrowser(context.Background(), u); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -32,10 +32,17 @@ type BrowserOpener func(ctx context.Context, authURL string) error
 // value is ready to use, and a builder may be reused: Build takes a
 // snapshot, so later changes do not affect clients already built.
 type CLITokenClientBuilder struct {
+	settings
+	authURL    string // parsed and checked by Build
+	tokenURL   string
+	timeoutSet bool
+}
+
+// settings are what a builder collects and a client keeps. Build copies
+// them, checked and with defaults filled in.
+type settings struct {
 	clientID        string
 	clientSecret    string
-	authURL         string
-	tokenURL        string
 	scopes          []Scope
 	port            int
 	portRequired    bool
@@ -46,7 +53,6 @@ type CLITokenClientBuilder struct {
 	noBrowser       bool
 	opener          BrowserOpener
 	timeout         time.Duration
-	timeoutSet      bool
 	onAuthURL       func(*ExtraAuthParams)
 	onURL           func(*url.URL)
 	onServerReady   func(port int)
@@ -237,46 +243,30 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 			bad("port %d is out of range 1-65535: check PortHint or RequirePort", b.port)
 		}
 	}
-	timeout := DefaultTimeout
-	if b.timeoutSet {
-		if b.timeout <= 0 {
-			bad("Timeout must be positive, got %v", b.timeout)
-		}
-		timeout = b.timeout
+	if b.timeoutSet && b.timeout <= 0 {
+		bad("Timeout must be positive, got %v", b.timeout)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 
-	logger := b.logger
-	if logger == nil {
-		logger = slog.New(discardHandler{})
-	}
 	c := &CLITokenClient{
-		clientID:        b.clientID,
-		clientSecret:    b.clientSecret,
-		authURL:         authURL,
-		tokenURL:        tokenURL,
-		scopes:          scopes,
-		port:            b.port,
-		portRequired:    b.portRequired,
-		successHTML:     b.successHTML,
-		errorHTML:       b.errorHTML,
-		successRenderer: b.successRenderer,
-		errorRenderer:   b.errorRenderer,
-		openBrowser:     !b.noBrowser,
-		opener:          b.opener,
-		timeout:         timeout,
-		onAuthURL:       b.onAuthURL,
-		onURL:           b.onURL,
-		onServerReady:   b.onServerReady,
-		httpClient:      tokenHTTPClient(b.httpClient),
-		logger:          logger,
-		now:             time.Now,
-		stderr:          os.Stderr,
+		settings: b.settings,
+		authURL:  authURL,
+		tokenURL: tokenURL,
+		now:      time.Now,
+		stderr:   os.Stderr,
+	}
+	c.scopes = scopes // a fresh, sorted slice: later AddScopes calls do not reach c
+	c.httpClient = tokenHTTPClient(b.httpClient)
+	if !b.timeoutSet {
+		c.timeout = DefaultTimeout
 	}
 	if c.opener == nil {
 		c.opener = openSystemBrowser
+	}
+	if c.logger == nil {
+		c.logger = slog.New(discardHandler{})
 	}
 	return c, nil
 }

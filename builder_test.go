@@ -26,7 +26,7 @@ func TestBuildValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.timeout != DefaultTimeout || !c.openBrowser || c.opener == nil || c.httpClient == nil {
+			if c.timeout != DefaultTimeout || c.noBrowser || c.opener == nil || c.httpClient == nil {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		})

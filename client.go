@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -18,27 +16,11 @@ import (
 // CLITokenClientBuilder. It is immutable and safe for concurrent use; each
 // flow has its own server, port, state and verifier.
 type CLITokenClient struct {
-	clientID        string
-	clientSecret    string
-	authURL         *url.URL
-	tokenURL        *url.URL
-	scopes          []Scope
-	port            int
-	portRequired    bool
-	successHTML     *string
-	errorHTML       *string
-	successRenderer SuccessPageRenderer
-	errorRenderer   ErrorPageRenderer
-	openBrowser     bool
-	opener          BrowserOpener
-	timeout         time.Duration
-	onAuthURL       func(*ExtraAuthParams)
-	onURL           func(*url.URL)
-	onServerReady   func(port int)
-	httpClient      *http.Client
-	logger          *slog.Logger
-	now             func() time.Time // the one clock of every expiry decision
-	stderr          io.Writer        // where the authorization URL is printed
+	settings
+	authURL  *url.URL
+	tokenURL *url.URL
+	now      func() time.Time // the one clock of every expiry decision
+	stderr   io.Writer        // where the authorization URL is printed
 }
 
 // openerGrace is how long a flow that has answered the browser waits for
@@ -167,6 +149,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 		return nil, fmt.Errorf("loopauth: the loopback callback server failed: %w", err)
 	}
 
+	srv.stopAccepting()
 	tokens, err := c.completeFlow(ctx, cb, secrets, srv.redirectURI)
 	answered = true
 	if err != nil {
@@ -191,7 +174,7 @@ func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets 
 // goroutine has ended.
 func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-chan struct{} {
 	done := make(chan struct{})
-	if !c.openBrowser {
+	if c.noBrowser {
 		printAuthURL(c.stderr, authURL, nil)
 		close(done)
 		return done

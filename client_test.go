@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -629,5 +630,64 @@ func TestRefreshAgainstProvider(t *testing.T) {
 	}
 	if out.TokenSet().RefreshToken() != first.RefreshToken() || out.TokenSet().AccessToken() == "old" {
 		t.Errorf("refreshed set = %v", out.TokenSet())
+	}
+}
+
+// TestFlowStopsListeningEarly covers C-24 and RFC 8252 §8.3: once the valid
+// callback is taken the port is closed, before the token exchange
+// finishes, so a replay finds nothing to talk to.
+func TestFlowStopsListeningEarly(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	var port int
+	var dialErr error
+	c := flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+		b.OnServerReady(func(p int) { port = p })
+		b.SuccessRenderer(SuccessPageRendererFunc(func(context.Context, *PageContext) string {
+			conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			dialErr = err
+			return "ok"
+		}))
+	})
+	if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dialErr == nil {
+		t.Error("the callback port still accepted connections after the callback was taken")
+	}
+}
+
+// TestReservedParamWarning: a reserved parameter from OnAuthURL is dropped
+// with a warning in the log, naming the key and never its value.
+func TestReservedParamWarning(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := validBuilder().Logger(logger).OnAuthURL(func(p *ExtraAuthParams) {
+		p.Append("redirect_uri", "https://evil.example/steal").Append("ok", "1")
+	}).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.authorizationURL("http://127.0.0.1:1/callback", newFlowSecrets())
+	if u.Query().Get("redirect_uri") != "http://127.0.0.1:1/callback" || u.Query().Get("ok") != "1" {
+		t.Errorf("query = %v", u.Query())
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "key=redirect_uri") || strings.Contains(out, "evil") {
+		t.Errorf("log = %q", out)
+	}
+}
+
+// TestPublicClientSendsNoSecret: without ClientSecret, no client_secret
+// parameter is sent; PKCE alone authenticates the exchange.
+func TestPublicClientSendsNoSecret(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	if _, err := flowClient(t, p, nil).RunAuthorizationFlow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if form := p.TokenRequests()[0]; form.Has("client_secret") || form.Get("code_verifier") == "" {
+		t.Errorf("token form = %v", form)
 	}
 }

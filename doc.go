@@ -44,12 +44,14 @@
 // # Security
 //
 // The library verifies:
-//   - the callback's Host header (DNS rebinding), method, exact path and
-//     state (constant time); requests that fail get a 4xx page and do not
-//     end the flow, so another program or a web page that finds the port
-//     cannot cancel or hijack a login;
+//   - the callback's Host header (DNS rebinding), method, exact path, Fetch
+//     Metadata (only a top-level navigation) and state (constant time);
+//     requests that fail get a 4xx page and do not end the flow, so another
+//     program or a web page that finds the port cannot cancel or hijack a
+//     login;
 //   - that only one request with the right state is processed, and that its
-//     code and error parameters are unambiguous and well-formed;
+//     code and error parameters are unambiguous and well-formed; the port is
+//     closed as soon as that request arrives (RFC 8252 §8.3);
 //   - token responses: size-capped (1 MiB, after decompression), strict JSON
 //     (no duplicate or case-variant members), Bearer tokens only, printable
 //     ASCII tokens, bounded expires_in.

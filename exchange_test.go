@@ -396,6 +396,13 @@ func TestHTTPClientNotMutated(t *testing.T) {
 	if http.DefaultClient.CheckRedirect != nil || http.DefaultClient.Timeout != 0 {
 		t.Error("http.DefaultClient was modified")
 	}
+	// The default client has timeouts and keeps no idle connection.
+	d, _ := validBuilder().Build()
+	tr, ok := d.httpClient.Transport.(*http.Transport)
+	if d.httpClient.Timeout != tokenRequestTimeout || !ok || tr.TLSHandshakeTimeout != tlsHandshakeTimeout ||
+		tr.ResponseHeaderTimeout != responseHeaderTimeout || !tr.DisableKeepAlives || tr == http.DefaultTransport {
+		t.Errorf("default client = %+v", d.httpClient)
+	}
 }
 
 // TestNoInsecureTLS covers T-03: no library file turns off certificate

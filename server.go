@@ -64,6 +64,7 @@ type callbackServer struct {
 	winnerClosed chan struct{}
 	winnerOnce   sync.Once
 	closeOnce    sync.Once
+	stopped      atomic.Bool // the listener was closed on purpose
 	serveDone    chan struct{}
 }
 
@@ -122,11 +123,21 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger) *ca
 	}
 	go func() {
 		defer close(s.serveDone)
-		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := s.srv.Serve(s.ln)
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopped.Load() {
 			s.serveErr <- err
 		}
 	}()
 	return s
+}
+
+// stopAccepting closes the listener once the one valid callback has been
+// taken: nothing else can complete the flow, the port is released at once
+// (RFC 8252 §8.3), and Serve returns while the token request runs. The
+// connection carrying the callback stays open for its page.
+func (s *callbackServer) stopAccepting() {
+	s.stopped.Store(true)
+	s.ln.Close()
 }
 
 type connKey struct{}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -298,6 +299,7 @@ func TestCallbackInvalidBudget(t *testing.T) {
 // connections do not stop the real callback.
 func TestCallbackSlowConnections(t *testing.T) {
 	s := startTestServer(t)
+	var silent net.Conn
 	for i := 0; i < maxCallbackConns-1; i++ {
 		c, err := net.Dial("tcp", s.host)
 		if err != nil {
@@ -306,6 +308,8 @@ func TestCallbackSlowConnections(t *testing.T) {
 		defer c.Close()
 		if i%2 == 0 {
 			_, _ = c.Write([]byte("\x16\x03\x01garbage\r\n"))
+		} else {
+			silent = c
 		}
 	}
 	go func() {
@@ -322,6 +326,12 @@ func TestCallbackSlowConnections(t *testing.T) {
 		cb.reply <- "ok"
 	case <-time.After(5 * time.Second):
 		t.Fatal("real callback blocked by idle connections")
+	}
+	// The read-header timeout closes a connection that never speaks.
+	start := time.Now()
+	_ = silent.SetReadDeadline(start.Add(callbackReadHeaderTimeout + 3*time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("silent connection not closed by the server within %v: %v", callbackReadHeaderTimeout, err)
 	}
 }
 

@@ -306,36 +306,60 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 }
 
 func (s *jsonScanner) array() error {
-	if s.depth++; s.depth > maxJSONDepth {
-		return s.fail(fmt.Sprintf("nested deeper than %d levels", maxJSONDepth))
-	}
-	s.pos++ // [
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		s.depth--
-		return nil
+	if empty, err := s.open(']'); empty || err != nil {
+		return err
 	}
 	for {
 		s.skipSpace()
 		if err := s.value(); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.fail("unterminated array")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			s.depth--
-			return nil
-		default:
-			return s.fail("expected , or ]")
+		if end, err := s.next(']'); end || err != nil {
+			return err
 		}
 	}
+}
+
+// open enters an object or array at s.pos, checking the depth limit, and
+// consumes it whole if it is empty.
+func (s *jsonScanner) open(closer byte) (empty bool, err error) {
+	if s.depth++; s.depth > maxJSONDepth {
+		return false, s.fail(fmt.Sprintf("nested deeper than %d levels", maxJSONDepth))
+	}
+	s.pos++ // { or [
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == closer {
+		s.pos++
+		s.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// next reads the separator after a member or element: "," to go on, or
+// closer to end the object or array.
+func (s *jsonScanner) next(closer byte) (end bool, err error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return false, s.fail("unterminated " + containerName(closer))
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		return false, nil
+	case closer:
+		s.pos++
+		s.depth--
+		return true, nil
+	}
+	return false, s.fail("expected , or " + string(closer))
+}
+
+func containerName(closer byte) string {
+	if closer == '}' {
+		return "object"
+	}
+	return "array"
 }
 
 // smallObject is how many member names an object may have before
@@ -343,16 +367,9 @@ func (s *jsonScanner) array() error {
 const smallObject = 16
 
 func (s *jsonScanner) object() error {
-	if s.depth++; s.depth > maxJSONDepth {
-		return s.fail(fmt.Sprintf("nested deeper than %d levels", maxJSONDepth))
-	}
-	top := s.depth == 1
-	s.pos++ // {
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		s.depth--
-		return nil
+	top := s.depth == 0
+	if empty, err := s.open('}'); empty || err != nil {
+		return err
 	}
 	var small [smallObject][]byte
 	var big map[string]struct{}
@@ -410,19 +427,8 @@ func (s *jsonScanner) object() error {
 				return err
 			}
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.fail("unterminated object")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			s.depth--
-			return nil
-		default:
-			return s.fail("expected , or }")
+		if end, err := s.next('}'); end || err != nil {
+			return err
 		}
 	}
 }
