@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,7 @@ type settings struct {
 	onServerReady   func(port int)
 	httpClient      *http.Client
 	logger          *slog.Logger
+	stderr          io.Writer // where the authorization URL is printed
 }
 
 // NewBuilder returns an empty builder. Call at least ClientID, AuthURL and
@@ -159,6 +161,14 @@ func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientB
 	return b
 }
 
+// Stderr sets where the flow tells the user to open the authorization URL
+// when it cannot open a browser, or OpenBrowser(false) was set (default
+// os.Stderr). Pass io.Discard to show the URL yourself from an OnURL hook.
+func (b *CLITokenClientBuilder) Stderr(w io.Writer) *CLITokenClientBuilder {
+	b.stderr = w
+	return b
+}
+
 // Timeout sets how long the flow waits for the browser to come back to the
 // callback (default DefaultTimeout). The token request has its own HTTP
 // timeouts.
@@ -255,7 +265,6 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		authURL:  authURL,
 		tokenURL: tokenURL,
 		now:      time.Now,
-		stderr:   os.Stderr,
 	}
 	c.scopes = scopes // a fresh, sorted slice: later AddScopes calls do not reach c
 	c.httpClient = tokenHTTPClient(b.httpClient)
@@ -267,6 +276,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if c.logger == nil {
 		c.logger = slog.New(discardHandler{})
+	}
+	if c.stderr == nil {
+		c.stderr = os.Stderr
 	}
 	return c, nil
 }

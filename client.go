@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -20,7 +19,6 @@ type CLITokenClient struct {
 	authURL  *url.URL
 	tokenURL *url.URL
 	now      func() time.Time // the one clock of every expiry decision
-	stderr   io.Writer        // where the authorization URL is printed
 }
 
 // openerGrace is how long a flow that has answered the browser waits for

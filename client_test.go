@@ -29,7 +29,8 @@ func flowClient(t *testing.T, p *loopauthtest.Provider, opener BrowserOpener, mo
 		opener = p.Browser()
 	}
 	b := NewBuilder().ClientID("test-cli").AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).
-		AddScopes(ScopeEmail, ScopeOfflineAccess).BrowserOpener(opener).Timeout(10 * time.Second)
+		AddScopes(ScopeEmail, ScopeOfflineAccess).BrowserOpener(opener).Timeout(10 * time.Second).
+		Stderr(io.Discard)
 	for _, f := range more {
 		f(b)
 	}
@@ -37,7 +38,6 @@ func flowClient(t *testing.T, p *loopauthtest.Provider, opener BrowserOpener, mo
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.stderr = io.Discard
 	return c
 }
 
@@ -380,13 +380,12 @@ func TestFlowBrowserFallback(t *testing.T) {
 			p := loopauthtest.NewProvider(t)
 			checkNoLeaks(t)
 			urlCh := make(chan string, 1)
+			var out syncBuffer
 			c := flowClient(t, p, func(context.Context, string) error {
 				return errors.New("exec: \"xdg-open\": executable file not found in $PATH")
 			}, func(b *CLITokenClientBuilder) {
-				b.OpenBrowser(open).OnURL(func(u *url.URL) { urlCh <- u.String() })
+				b.OpenBrowser(open).OnURL(func(u *url.URL) { urlCh <- u.String() }).Stderr(&out)
 			})
-			var out syncBuffer
-			c.stderr = &out
 			go func() { _ = p.Browser()(context.Background(), <-urlCh) }() // the user copies the URL
 			if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
 				t.Fatal(err)

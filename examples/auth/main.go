@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string, env func(string) string, opener loo
 		AuthURL(env("LOOPAUTH_AUTH_URL")).
 		TokenURL(env("LOOPAUTH_TOKEN_URL")).
 		AddScopes(scopes...).
+		Stderr(stderr).
 		OnURL(func(u *url.URL) {
 			// The URL's query carries the state and PKCE challenge: show
 			// only where the user is sent. The library prints the full URL

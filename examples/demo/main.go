@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		AuthURL(p.AuthURL()).
 		TokenURL(p.TokenURL()).
 		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
+		Stderr(stderr).
 		Timeout(*timeout)
 	if *auto {
 		b.BrowserOpener(p.Browser())

@@ -81,3 +81,20 @@ func TestDemoBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNoBrowserPrintsURL: with no browser on the machine, the demo's
+// stderr tells the user which URL to open, and the flow keeps waiting
+// until its timeout.
+func TestRunNoBrowserPrintsURL(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no xdg-open, open or rundll32
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-timeout", "300ms"}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (timeout); stderr:\n%s", code, &stderr)
+	}
+	for _, want := range []string{"Could not open a browser", "Open this URL in your browser", "/authorize?", "no answer from the browser within 300ms"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, &stderr)
+		}
+	}
+}
