@@ -690,3 +690,38 @@ func TestPublicClientSendsNoSecret(t *testing.T) {
 		t.Errorf("token form = %v", form)
 	}
 }
+
+// TestFlowLogsNoSecret covers L-01 and L-02 across a whole flow: with
+// debug logging on, through forged callbacks, a browser failure and a
+// refresh, no log line holds a token, code, verifier, state or secret.
+func TestFlowLogsNoSecret(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithClient("test-cli", secretClient))
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	failing := true
+	c := flowClient(t, p, func(ctx context.Context, u string) error {
+		if failing {
+			failing = false
+			go func() { _ = hostileThenReal(t, p)(context.Background(), u) }()
+			return errors.New("no browser")
+		}
+		return nil
+	}, func(b *CLITokenClientBuilder) { b.Logger(logger).ClientSecret(secretClient) })
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(context.Background(), ts.RefreshToken()); err != nil {
+		t.Fatal(err)
+	}
+	if logs.String() == "" {
+		t.Fatal("nothing was logged; the test would prove nothing")
+	}
+	tok := p.TokenRequests()[0]
+	auth := p.AuthorizeRequests()[0]
+	for _, secret := range []string{tok.Get("code"), tok.Get("code_verifier"), auth.Get("state"), secretClient, ts.AccessToken(), ts.RefreshToken()} {
+		if secret == "" || strings.Contains(logs.String(), secret) {
+			t.Errorf("log holds a secret (or the secret is empty): %q", secret)
+		}
+	}
+}
