@@ -61,6 +61,71 @@ var (
 	ErrUnsafeURL = errors.New("loopauth: refusing to open URL")
 )
 
+// OpenID Connect: discovery, keys, signatures and ID tokens. Every ID-token
+// failure matches ErrInvalidIDToken as well as its own sentinel, and a
+// signature failure is reported instead of, never together with, a claim
+// failure.
+var (
+	// ErrInvalidDiscovery means an OpenID provider configuration document
+	// could not be fetched or used.
+	ErrInvalidDiscovery = errors.New("loopauth: invalid OpenID provider configuration")
+
+	// ErrInvalidJWKS means a JSON Web Key Set could not be fetched or
+	// parsed, or it contains private key material.
+	ErrInvalidJWKS = errors.New("loopauth: invalid JSON Web Key Set")
+
+	// ErrMalformedJWT means a token is not a well-formed compact JWS with
+	// a JSON header and payload, or uses a feature that is not supported
+	// (JWE, JSON serialization, crit, b64, zip, nested tokens).
+	ErrMalformedJWT = errors.New("loopauth: malformed JWT")
+
+	// ErrAlgNotAllowed means the token's alg is not one this package
+	// verifies (never "none" or HS*), or not one the provider advertises.
+	ErrAlgNotAllowed = errors.New("loopauth: JWT signing algorithm not allowed")
+
+	// ErrNoUsableKey means no key of the set can verify the token: unknown
+	// kid, no key for the algorithm, or several keys with the token's kid.
+	ErrNoUsableKey = errors.New("loopauth: no usable key for the JWT")
+
+	// ErrInvalidSignature means the signature does not verify.
+	ErrInvalidSignature = errors.New("loopauth: JWT signature is invalid")
+
+	// ErrInvalidIDToken is matched by every ID-token failure.
+	ErrInvalidIDToken = errors.New("loopauth: invalid ID token")
+
+	// ErrNoIDToken means the openid scope was requested but the token
+	// response holds no ID token.
+	ErrNoIDToken = errors.New("loopauth: the provider returned no ID token for the openid scope")
+
+	// ErrIDTokenExpired means the ID token's exp (plus leeway) has passed.
+	ErrIDTokenExpired = errors.New("loopauth: ID token has expired")
+
+	// ErrIDTokenNotYetValid means the ID token's nbf or iat lies in the
+	// future beyond the leeway: check the system clock.
+	ErrIDTokenNotYetValid = errors.New("loopauth: ID token is not yet valid")
+
+	// ErrInvalidIssuer means an issuer did not match the expected one
+	// exactly: the ID token's iss, the callback's RFC 9207 iss parameter,
+	// or a discovery document's issuer.
+	ErrInvalidIssuer = errors.New("loopauth: issuer mismatch")
+
+	// ErrInvalidAudience means the ID token's aud does not contain the
+	// client ID, or azp names another client.
+	ErrInvalidAudience = errors.New("loopauth: ID token audience does not match the client ID")
+
+	// ErrNonceMismatch means the ID token's nonce is missing or differs
+	// from the one the flow sent.
+	ErrNonceMismatch = errors.New("loopauth: ID token nonce mismatch")
+
+	// ErrInvalidSubject means sub is missing or not 1-255 ASCII
+	// characters, or a refreshed ID token names another subject.
+	ErrInvalidSubject = errors.New("loopauth: ID token subject is invalid")
+
+	// ErrAccessTokenHashMismatch means at_hash does not match the access
+	// token issued with the ID token.
+	ErrAccessTokenHashMismatch = errors.New("loopauth: ID token at_hash does not match the access token")
+)
+
 // ProviderError is an OAuth 2.0 error answer from the provider: an error
 // redirect to the callback (RFC 6749 §4.1.2.1) or a failed token request
 // (§5.2). Its text fields come from the network: they are sanitized

@@ -222,3 +222,23 @@ func parseNumericDate(name string, raw json.RawMessage, required bool) (time.Tim
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }
+
+// supportedAlgs are the JWS algorithms this package verifies, and the only
+// ones: never "none", never HS* (a public client has no MAC key, and a
+// public key must never become one). Matching is exact and case-sensitive.
+var supportedAlgs = []string{
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+}
+
+// isSupportedAlg reports whether alg is one of supportedAlgs.
+func isSupportedAlg(alg string) bool {
+	for _, a := range supportedAlgs {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
