@@ -60,6 +60,17 @@ type settings struct {
 	httpClient      *http.Client
 	logger          *slog.Logger
 	stderr          io.Writer // where the authorization URL is printed
+
+	// OpenID Connect
+	openID        bool
+	issuer        string // expected issuer, compared exactly
+	issRequired   bool   // the provider always sends the RFC 9207 iss parameter
+	validator     JWKSValidator
+	noValidation  bool
+	jwksURI       string   // WithOpenIDConfigurationJWKSValidator: validator made by Build
+	jwksAlgs      []string // the provider's algorithms, within supportedAlgs
+	jwksAlgsErr   error
+	configMissing string // a method that was given a nil configuration
 }
 
 // NewBuilder returns an empty builder. Call at least ClientID, AuthURL and
@@ -218,6 +229,41 @@ func (b *CLITokenClientBuilder) Logger(l *slog.Logger) *CLITokenClientBuilder {
 	return b
 }
 
+// WithOpenIDScope requests the openid scope and switches on OpenID
+// Connect: the flow sends a nonce, requires an ID token and verifies it
+// (signature, then iss, aud, azp, exp, iat, nbf, nonce, sub, at_hash).
+// Build then requires a decision on signatures: JWKSValidator,
+// WithOpenIDConfigurationJWKSValidator or WithoutJWKSValidation.
+func (b *CLITokenClientBuilder) WithOpenIDScope() *CLITokenClientBuilder {
+	b.openID = true
+	return b
+}
+
+// Issuer sets the expected issuer. The ID token's iss, and the RFC 9207
+// iss parameter of the callback when the provider sends one, must equal it
+// exactly. FromOpenIDConfiguration sets it from the discovery document.
+func (b *CLITokenClientBuilder) Issuer(issuer string) *CLITokenClientBuilder {
+	b.issuer = issuer
+	return b
+}
+
+// JWKSValidator sets how ID-token signatures are verified, for example a
+// RemoteJWKSValidator.
+func (b *CLITokenClientBuilder) JWKSValidator(v JWKSValidator) *CLITokenClientBuilder {
+	b.validator, b.jwksURI = v, ""
+	return b
+}
+
+// WithoutJWKSValidation skips the ID token's signature check: its claims
+// are still checked, and alg "none" is still refused. Safe only when the
+// ID token is used for display, since it came straight from the token
+// endpoint over TLS (OpenID Connect Core §3.1.3.7 step 6); never send it
+// to a backend as proof of identity.
+func (b *CLITokenClientBuilder) WithoutJWKSValidation() *CLITokenClientBuilder {
+	b.noValidation = true
+	return b
+}
+
 // Build checks every setting and returns a client, or one error joining
 // every problem found, each wrapping ErrInvalidConfig and naming the method
 // to fix it.
@@ -256,6 +302,26 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if b.timeoutSet && b.timeout <= 0 {
 		bad("Timeout must be positive, got %v", b.timeout)
 	}
+	if b.configMissing != "" {
+		bad("%s was given a nil *OpenIDConfiguration", b.configMissing)
+	}
+	if b.jwksURI != "" && b.jwksAlgsErr != nil {
+		bad("WithOpenIDConfigurationJWKSValidator: %v", b.jwksAlgsErr)
+	}
+	if b.issuer != "" {
+		if u, err := parseEndpoint(b.issuer); err != nil || u.RawQuery != "" {
+			bad("Issuer %q is not an https URL without query or fragment", sanitizeText(b.issuer, 256))
+		}
+	}
+	decided := b.validator != nil || b.jwksURI != ""
+	switch {
+	case b.openID && !decided && !b.noValidation:
+		bad("OpenID mode needs a decision on ID-token signatures: call JWKSValidator, WithOpenIDConfigurationJWKSValidator or WithoutJWKSValidation")
+	case decided && b.noValidation:
+		bad("a JWKS validator and WithoutJWKSValidation contradict each other: keep one")
+	case !b.openID && (decided || b.noValidation):
+		bad("a JWKS decision without OpenID mode has no effect: call WithOpenIDScope")
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -266,8 +332,19 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		tokenURL: tokenURL,
 		now:      time.Now,
 	}
+	if c.openID {
+		scopes = append([]Scope{ScopeOpenID}, scopes...)
+	}
 	c.scopes = scopes // a fresh, sorted slice: later AddScopes calls do not reach c
 	c.httpClient = tokenHTTPClient(b.httpClient)
+	if b.jwksURI != "" {
+		// Made here, with the final client ID (the Rust crate captured the
+		// ID set before the call).
+		c.validator = &RemoteJWKSValidator{
+			jwksURL: b.jwksURI, clientID: c.clientID, algs: b.jwksAlgs,
+			client: metadataHTTPClientFrom(b.httpClient), now: time.Now,
+		}
+	}
 	if !b.timeoutSet {
 		c.timeout = DefaultTimeout
 	}

@@ -66,6 +66,9 @@ func (c *CLITokenClient) authorizationURL(redirectURI string, secrets flowSecret
 	q.Set("state", secrets.state)
 	q.Set("code_challenge", s256Challenge(secrets.verifier))
 	q.Set("code_challenge_method", "S256")
+	if secrets.nonce != "" {
+		q.Set("nonce", secrets.nonce)
+	}
 	if len(c.scopes) > 0 {
 		q.Set("scope", joinScopes(c.scopes))
 	}
@@ -96,7 +99,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
 	}
-	secrets := newFlowSecrets()
+	secrets := newFlowSecrets(c.openID)
 
 	ln, err := listenLoopback(ctx, c.port, c.portRequired, c.logger)
 	if err != nil {
@@ -160,10 +163,66 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 
 // completeFlow turns the valid callback into tokens.
 func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets flowSecrets, redirectURI string) (*TokenSet, error) {
+	// RFC 9207 §2.4: a response from another issuer, success or error, is
+	// rejected before anything else, and before any token request.
+	if err := c.checkCallbackIssuer(cb.iss); err != nil {
+		return nil, err
+	}
 	if cb.err != nil {
 		return nil, cb.err
 	}
-	return c.exchangeCode(ctx, cb.code, secrets.verifier, redirectURI)
+	return c.exchangeCode(ctx, cb.code, secrets, redirectURI)
+}
+
+// checkCallbackIssuer compares the callback's iss parameter (RFC 9207)
+// with the expected issuer, exactly. Without an expected issuer there is
+// nothing to compare with, and the parameter is ignored.
+func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
+	switch {
+	case c.issuer == "":
+		return nil
+	case iss == "" && c.issRequired:
+		return fmt.Errorf("%w: the provider sends the iss parameter (RFC 9207), but this callback has none", ErrInvalidIssuer)
+	case iss != "" && iss != c.issuer:
+		return fmt.Errorf("%w: the callback came from issuer %q, not %q (possible mix-up attack)", ErrInvalidIssuer, sanitizeText(iss, 256), c.issuer)
+	}
+	return nil
+}
+
+// verifyIDToken checks an ID token: signature first (ErrInvalidIDToken
+// and the signature error, never a claim error with it), then the claims.
+// nonce is empty on refresh; prev, when known, is the ID token being
+// replaced, whose identity a refreshed one must keep (OpenID Connect Core
+// §12.2).
+func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, nonce string, prev *IDToken) (*IDToken, error) {
+	tok, err := parseCompactJWS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+	}
+	switch v := c.validator.(type) {
+	case nil: // WithoutJWKSValidation: claims only
+	case *RemoteJWKSValidator:
+		err = v.verify(ctx, tok) // the parsed token, not parsed twice
+	default:
+		err = v.Validate(ctx, raw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+	}
+	claims, err := parseClaims(tok.payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+	}
+	checks := idTokenChecks{clientID: c.clientID, issuer: c.issuer, nonce: nonce, accessToken: accessToken, now: c.now()}
+	if err := checks.check(claims, tok.alg); err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		if err := sameIdentity(prev.claims, claims); err != nil {
+			return nil, err
+		}
+	}
+	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
 }
 
 // startBrowser runs the opener in its own goroutine, so the flow serves the

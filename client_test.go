@@ -669,7 +669,7 @@ func TestReservedParamWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := c.authorizationURL("http://127.0.0.1:1/callback", newFlowSecrets())
+	u := c.authorizationURL("http://127.0.0.1:1/callback", newFlowSecrets(false))
 	if u.Query().Get("redirect_uri") != "http://127.0.0.1:1/callback" || u.Query().Get("ok") != "1" {
 		t.Errorf("query = %v", u.Query())
 	}

@@ -265,20 +265,32 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.5). redirectURI is the exact string sent in the authorization request.
-func (c *CLITokenClient) exchangeCode(ctx context.Context, code, verifier, redirectURI string) (*TokenSet, error) {
+func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets flowSecrets, redirectURI string) (*TokenSet, error) {
 	body := formBody(
 		"grant_type", "authorization_code",
 		"code", code,
 		"redirect_uri", redirectURI,
 		"client_id", c.clientID,
-		"code_verifier", verifier,
+		"code_verifier", secrets.verifier,
 		"client_secret", c.clientSecret,
 	)
 	fields, t0, err := c.postToken(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	return c.tokenSetFrom(fields, t0, nil)
+	ts, err := c.tokenSetFrom(fields, t0, nil)
+	if err != nil || !c.openID {
+		// Outside OpenID mode an id_token is never decoded, let alone
+		// returned unverified.
+		return ts, err
+	}
+	if fields.IDToken == "" {
+		return nil, ErrNoIDToken
+	}
+	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, secrets.nonce, nil); err != nil {
+		return nil, err
+	}
+	return ts, nil
 }
 
 // refresh runs the refresh grant (RFC 6749 §6). It sends no scope: an
@@ -304,5 +316,73 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 	if prev == nil {
 		prev = &TokenSet{refreshToken: refreshToken, scopes: c.scopes}
 	}
-	return c.tokenSetFrom(fields, t0, prev)
+	ts, err := c.tokenSetFrom(fields, t0, prev)
+	if err != nil || !c.openID {
+		return ts, err
+	}
+	if fields.IDToken == "" {
+		ts.idToken = prev.idToken // RFC 6749 §6 / OIDC §12.1: an ID token is optional here
+		return ts, nil
+	}
+	// A refreshed ID token is verified like the first one, without a nonce,
+	// and must name the same issuer, subject and audience.
+	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, "", prev.idToken); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// maxMetadataRedirects bounds redirects when fetching discovery documents
+// and key sets.
+const maxMetadataRedirects = 3
+
+// metadataHTTPClient is the default client for discovery documents and key
+// sets: the token client's timeouts, and at most three redirects that
+// never downgrade from https (http only between loopback hosts).
+func metadataHTTPClient() *http.Client { return metadataHTTPClientFrom(nil) }
+
+// metadataHTTPClientFrom is metadataHTTPClient on a copy of c, so that a
+// caller's client (proxy, extra root certificates) serves key sets too.
+func metadataHTTPClientFrom(c *http.Client) *http.Client {
+	out := tokenHTTPClient(c)
+	out.CheckRedirect = checkMetadataRedirect
+	return out
+}
+
+func checkMetadataRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > maxMetadataRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxMetadataRedirects)
+	}
+	if req.URL.Scheme == "https" || req.URL.Scheme == "http" && isLoopbackHost(req.URL.Hostname()) && via[0].URL.Scheme == "http" {
+		return nil
+	}
+	return fmt.Errorf("refusing to follow a redirect from %s to %s", via[0].URL.Scheme, req.URL.Scheme)
+}
+
+// getJSON fetches a JSON document of at most limit bytes: status 200 and a
+// JSON content type (application/json or */*+json) are required, and the
+// body is never quoted in an error.
+func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int64) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("HTTP %d from %s", resp.StatusCode, sanitizeText(rawURL, 256))
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return nil, nil, fmt.Errorf("content type %q from %s is not JSON", sanitizeText(mt, 64), sanitizeText(rawURL, 256))
+	}
+	data, err := readCapped(resp.Body, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, resp.Header, nil
 }

@@ -70,7 +70,7 @@ func TestExchangeRequest(t *testing.T) {
 		jsonHandler(200, `{"access_token":"`+secretAccess+`","token_type":"Bearer","expires_in":60}`)(w, r)
 	}))
 	redirect := "http://127.0.0.1:43123/callback"
-	ts, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, redirect)
+	ts, err := c.exchangeCode(context.Background(), secretCode, flowSecrets{verifier: secretVerifier}, redirect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestExchangeHostileResponses(t *testing.T) {
 		t.Run(tc.id, func(t *testing.T) {
 			followed.Store(false)
 			c := testClient(t, tc.handler)
-			_, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, "http://127.0.0.1:1/callback")
+			_, err := c.exchangeCode(context.Background(), secretCode, flowSecrets{verifier: secretVerifier}, "http://127.0.0.1:1/callback")
 			if err == nil {
 				t.Fatal("exchange succeeded")
 			}
@@ -250,7 +250,7 @@ func TestExchangeTolerated(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testClient(t, jsonHandler(200, tc.body))
-			ts, err := c.exchangeCode(context.Background(), "c", "v", "http://127.0.0.1:1/callback")
+			ts, err := c.exchangeCode(context.Background(), "c", flowSecrets{verifier: "v"}, "http://127.0.0.1:1/callback")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +270,7 @@ func TestExchangeNetworkFailures(t *testing.T) {
 		conn, _, _ := hj.Hijack()
 		conn.Close() // drop the connection after the request was sent
 	}))
-	if _, err := c.exchangeCode(context.Background(), secretCode, secretVerifier, "http://127.0.0.1:1/callback"); err == nil {
+	if _, err := c.exchangeCode(context.Background(), secretCode, flowSecrets{verifier: secretVerifier}, "http://127.0.0.1:1/callback"); err == nil {
 		t.Fatal("exchange succeeded on a dropped connection")
 	} else {
 		assertNoSecret(t, err.Error())
@@ -293,7 +293,7 @@ func TestExchangeNetworkFailures(t *testing.T) {
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := slow.exchangeCode(ctx, secretCode, secretVerifier, "http://127.0.0.1:1/callback")
+	_, err := slow.exchangeCode(ctx, secretCode, flowSecrets{verifier: secretVerifier}, "http://127.0.0.1:1/callback")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("trickling server: err = %v, want a deadline error", err)
 	}

@@ -1,30 +1,217 @@
 package loopauth
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// maxNumericDate is the last second of year 9999: later dates are refused
-// rather than overflowing time arithmetic.
-const maxNumericDate = 253402300799
+// This file reads compact JWS tokens (RFC 7515 §7.1) and ID-token claims
+// (OpenID Connect Core §2, §3.1.3.7). Keys and signatures are in jwk.go.
 
-// maxCompactJWTBytes caps a compact JWT before any parsing. ID tokens are
-// 1–4 KiB, with large group claims about 16 KiB.
-const maxCompactJWTBytes = 64 << 10
+const (
+	// maxCompactJWTBytes caps a compact JWT before any parsing. ID tokens
+	// are 1–4 KiB, with large group claims about 16 KiB.
+	maxCompactJWTBytes = 64 << 10
+	// maxJWTHeaderBytes caps the encoded header; real ones are < 300 bytes.
+	maxJWTHeaderBytes = 8 << 10
+	// maxKIDBytes caps a key ID; it is only ever a map key.
+	maxKIDBytes = 256
+	// maxAudiences caps the aud array.
+	maxAudiences = 32
+	// maxSubjectBytes is OpenID Connect Core §2's limit on sub.
+	maxSubjectBytes = 255
+	// maxNumericDate is the last second of year 9999: later dates are
+	// refused rather than overflowing time arithmetic.
+	maxNumericDate = 253402300799
+	// clockLeeway is the skew allowed on exp, nbf and iat (RFC 7519 §4.1.4
+	// allows "a few minutes"; 60 s as the Rust crate and go-oidc use).
+	clockLeeway = 60 * time.Second
+)
 
-// errMalformedJWT is the cause of every compact-JWT syntax failure.
-var errMalformedJWT = errors.New("malformed JWT")
+// supportedAlgs are the JWS algorithms this package verifies, and the only
+// ones: never "none", never HS* (a public client has no MAC key, and a
+// public key must never become one). Matching is exact and case-sensitive.
+var supportedAlgs = []string{
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+}
+
+// supportedAlg returns the canonical string for alg if it is supported, so
+// that callers hold a constant rather than a copy of attacker bytes.
+func supportedAlg(alg []byte) (string, bool) {
+	for _, a := range supportedAlgs {
+		if a == string(alg) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// isSupportedAlg reports whether alg is one of supportedAlgs.
+func isSupportedAlg(alg string) bool {
+	_, ok := supportedAlg([]byte(alg))
+	return ok
+}
+
+// compactJWS is a syntactically valid compact JWS whose header passed the
+// checks of parseCompactJWS. Nothing in it is verified yet.
+type compactJWS struct {
+	alg          string // one of supportedAlgs
+	kid          []byte // nil when absent
+	signingInput []byte // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
+	payload      []byte
+	signature    []byte
+}
+
+// malformed builds the error of a token that is not a usable compact JWS.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformedJWT}, args...)...)
+}
+
+// jwsHeaderMembers are the header parameters read. jwk, jku, x5u, x5c and
+// x5t are deliberately absent: keys come only from the issuer's key set
+// (CVE-2018-0114), so those parameters are ignored.
+var jwsHeaderMembers = []string{"alg", "kid", "typ", "crit", "b64", "zip", "cty"}
+
+// parseCompactJWS checks the compact serialization and the protected
+// header. The length and the dot count are checked before anything is
+// split or decoded (CVE-2025-30204 and its family); every segment must be
+// non-empty unpadded base64url of the exact alphabet, because Go's decoder
+// skips CR and LF. The header must be strict JSON with an allowed alg and
+// no feature this package does not implement (crit, b64, zip, cty).
+func parseCompactJWS(raw string) (*compactJWS, error) {
+	if len(raw) > maxCompactJWTBytes {
+		return nil, malformed("longer than %d bytes", maxCompactJWTBytes)
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, malformed("not three dot-separated segments (JWE and JSON serializations are not supported)")
+	}
+	d1 := strings.IndexByte(raw, '.')
+	d2 := d1 + 1 + strings.IndexByte(raw[d1+1:], '.')
+	segs := [3]string{raw[:d1], raw[d1+1 : d2], raw[d2+1:]}
+	if len(segs[0]) > maxJWTHeaderBytes {
+		return nil, malformed("header longer than %d bytes", maxJWTHeaderBytes)
+	}
+	enc := base64.RawURLEncoding.Strict()
+	size := len(raw)
+	for i, s := range segs {
+		// An empty signature is reported after the header, so that an
+		// unsecured token is named for its alg "none".
+		if s == "" && i < 2 || !isBase64URL(s) {
+			return nil, malformed("segment %d is not unpadded base64url", i+1)
+		}
+		size += enc.DecodedLen(len(s))
+	}
+	// One allocation holds a copy of the token (whose first two segments
+	// are the signing input) and the three decoded segments.
+	buf := make([]byte, size)
+	copy(buf, raw)
+	tok := &compactJWS{signingInput: buf[:d2:d2]}
+	src := [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]}
+	rest := buf[len(raw):]
+	var parts [3][]byte
+	for i := range src {
+		n, err := enc.Decode(rest, src[i])
+		if err != nil {
+			return nil, malformed("segment %d is not canonical base64url", i+1)
+		}
+		parts[i], rest = rest[:n:n], rest[n:]
+	}
+	tok.payload, tok.signature = parts[1], parts[2]
+	if err := tok.readHeader(parts[0]); err != nil {
+		return nil, err
+	}
+	if len(tok.signature) == 0 {
+		return nil, malformed("the signature is empty")
+	}
+	return tok, nil
+}
+
+// readHeader applies the header rules of RFC 7515 §4 and RFC 8725.
+func (t *compactJWS) readHeader(header []byte) error {
+	var alg []byte
+	err := decodeStrictMembers(header, jwsHeaderMembers, func(name string, v []byte) error {
+		switch name {
+		case "alg":
+			if s, ok := jsonStringBytes(v); ok {
+				alg = s
+				return nil
+			}
+			return malformed("alg is not a string")
+		case "kid":
+			s, ok := jsonStringBytes(v)
+			if !ok || len(s) == 0 || len(s) > maxKIDBytes {
+				return malformed("kid is not a string of 1-%d bytes", maxKIDBytes)
+			}
+			t.kid = s
+		case "typ":
+			// RFC 8725 §3.11: an ID token is a plain JWT; other types
+			// (at+jwt, logout+jwt...) must not be taken for one.
+			s, ok := jsonStringBytes(v)
+			if !ok || !(strings.EqualFold(string(s), "JWT") || strings.EqualFold(string(s), "application/jwt")) {
+				return malformed("typ is not JWT")
+			}
+		default: // crit, b64, zip, cty
+			return malformed("header parameter %q is not supported", name)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrMalformedJWT) {
+			return err
+		}
+		return malformed("header: %v", err)
+	}
+	if alg == nil {
+		return malformed("header has no alg")
+	}
+	var ok bool
+	if t.alg, ok = supportedAlg(alg); !ok {
+		return fmt.Errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
+	}
+	return nil
+}
+
+// jsonStringBytes returns the content of an escape-free JSON string
+// without copying. Escaped strings are not needed in headers and are
+// refused, which also keeps "\u0061lg"-style spellings out.
+func jsonStringBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	s := raw[1 : len(raw)-1]
+	for _, c := range s {
+		if c == '\\' {
+			return nil, false
+		}
+	}
+	return s, true
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // IDToken is an OpenID Connect ID token: its compact form and its claims.
 type IDToken struct {
 	raw    string
+	alg    string // the verified header alg, for at_hash
 	claims *Claims
 }
 
@@ -56,9 +243,10 @@ type Claims struct {
 	Email           string
 	EmailVerified   bool
 	Name            string
-	Picture         string
+	Picture         string // never loaded by this package's pages
 
-	raw json.RawMessage
+	atHash string
+	raw    []byte
 }
 
 // Unmarshal decodes the claims payload into v, for claims this type does
@@ -70,175 +258,240 @@ func (c *Claims) Unmarshal(v any) error {
 	return nil
 }
 
-type claimsJSON struct {
-	Sub           string          `json:"sub"`
-	Iss           string          `json:"iss"`
-	Aud           json.RawMessage `json:"aud"`
-	Exp           json.RawMessage `json:"exp"`
-	Iat           json.RawMessage `json:"iat"`
-	Nbf           json.RawMessage `json:"nbf"`
-	Nonce         string          `json:"nonce"`
-	Azp           string          `json:"azp"`
-	Email         string          `json:"email"`
-	EmailVerified json.RawMessage `json:"email_verified"`
-	Name          string          `json:"name"`
-	Picture       string          `json:"picture"`
+// claimMembers are the claims read from an ID-token payload.
+var claimMembers = []string{
+	"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "azp",
+	"email", "email_verified", "name", "picture", "at_hash",
 }
 
-// parseIDTokenUnverified splits a compact JWT and decodes its claims
-// without checking the signature. It is used for token sets read back from
-// storage, whose ID token was verified when it was issued.
-func parseIDTokenUnverified(raw string) (*IDToken, error) {
-	_, payload, _, err := splitCompact(raw)
-	if err != nil {
-		return nil, err
-	}
-	claims, err := parseClaims(payload)
-	if err != nil {
-		return nil, err
-	}
-	return &IDToken{raw: raw, claims: claims}, nil
-}
-
-// splitCompact checks the JWS compact serialization and returns its three
-// decoded parts. The length and the dot count are checked before any split
-// or decode, and every segment must be non-empty unpadded base64url of the
-// exact alphabet: Go's decoder would otherwise skip CR and LF.
-func splitCompact(raw string) (header, payload, sig []byte, err error) {
-	if len(raw) > maxCompactJWTBytes {
-		return nil, nil, nil, fmt.Errorf("%w: longer than %d bytes", errMalformedJWT, maxCompactJWTBytes)
-	}
-	if strings.Count(raw, ".") != 2 {
-		return nil, nil, nil, fmt.Errorf("%w: not three dot-separated segments", errMalformedJWT)
-	}
-	parts := strings.SplitN(raw, ".", 3)
-	var out [3][]byte
-	for i, p := range parts {
-		if p == "" || !isBase64URL(p) {
-			return nil, nil, nil, fmt.Errorf("%w: segment %d is not unpadded base64url", errMalformedJWT, i+1)
-		}
-		out[i], err = base64.RawURLEncoding.Strict().DecodeString(p)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: segment %d is not canonical base64url", errMalformedJWT, i+1)
-		}
-	}
-	return out[0], out[1], out[2], nil
-}
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// parseClaims decodes an ID-token payload strictly, tolerating what real
-// providers send: aud as a string or an array, numeric dates with a
-// fraction, email_verified as "true"/"false" (AWS Cognito, older Azure AD).
+// parseClaims decodes an ID-token payload strictly: one JSON object, no
+// duplicate or case-variant members, each claim of its registered type.
+// It tolerates what real providers send: aud as a string or an array,
+// numeric dates with a fraction, email_verified as "true"/"false" (AWS
+// Cognito, older Azure AD). sub, iss, exp and iat are required (OpenID
+// Connect Core §2).
 func parseClaims(payload []byte) (*Claims, error) {
-	var in claimsJSON
-	if err := decodeStrictJSON(payload, &in); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", errMalformedJWT, err)
+	c := &Claims{raw: payload}
+	var exp, iat, nbf []byte
+	err := decodeStrictMembers(payload, claimMembers, func(name string, v []byte) error {
+		var err error
+		switch name {
+		case "aud":
+			c.Audience, err = parseAudience(v)
+		case "exp":
+			exp = v
+		case "iat":
+			iat = v
+		case "nbf":
+			nbf = v
+		case "email_verified":
+			switch string(v) {
+			case "true", `"true"`:
+				c.EmailVerified = true
+			case "false", `"false"`, "null":
+			default:
+				err = errors.New("email_verified is not a boolean")
+			}
+		case "sub":
+			c.Subject, err = claimString(name, v)
+		case "iss":
+			c.Issuer, err = claimString(name, v)
+		case "nonce":
+			c.Nonce, err = claimString(name, v)
+		case "azp":
+			c.AuthorizedParty, err = claimString(name, v)
+		case "email":
+			c.Email, err = claimString(name, v)
+		case "name":
+			c.Name, err = claimString(name, v)
+		case "picture":
+			c.Picture, err = claimString(name, v)
+		case "at_hash":
+			c.atHash, err = claimString(name, v)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, malformed("claims: %v", err)
 	}
-	c := &Claims{
-		Subject:         in.Sub,
-		Issuer:          in.Iss,
-		Nonce:           in.Nonce,
-		AuthorizedParty: in.Azp,
-		Email:           in.Email,
-		Name:            in.Name,
-		Picture:         in.Picture,
-		raw:             append(json.RawMessage(nil), payload...),
+	switch {
+	case c.Subject == "":
+		return nil, malformed("sub claim is missing")
+	case c.Issuer == "":
+		return nil, malformed("iss claim is missing")
 	}
-	if c.Subject == "" {
-		return nil, fmt.Errorf("%w: sub claim is missing", errMalformedJWT)
-	}
-	if c.Issuer == "" {
-		return nil, fmt.Errorf("%w: iss claim is missing", errMalformedJWT)
-	}
-	var err error
-	if c.Audience, err = parseAudience(in.Aud); err != nil {
+	if c.Expiry, err = parseNumericDate("exp", exp, true); err != nil {
 		return nil, err
 	}
-	for _, d := range []struct {
-		name     string
-		raw      json.RawMessage
-		dst      *time.Time
-		required bool
-	}{
-		{"exp", in.Exp, &c.Expiry, true},
-		{"iat", in.Iat, &c.IssuedAt, true},
-		{"nbf", in.Nbf, &c.NotBefore, false},
-	} {
-		if *d.dst, err = parseNumericDate(d.name, d.raw, d.required); err != nil {
-			return nil, err
-		}
+	if c.IssuedAt, err = parseNumericDate("iat", iat, true); err != nil {
+		return nil, err
 	}
-	switch v := string(bytes.TrimSpace(in.EmailVerified)); v {
-	case "", "null", "false", `"false"`:
-	case "true", `"true"`:
-		c.EmailVerified = true
-	default:
-		return nil, fmt.Errorf("%w: email_verified is not a boolean", errMalformedJWT)
+	if c.NotBefore, err = parseNumericDate("nbf", nbf, false); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func parseAudience(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// claimString reads a string claim; null counts as absent.
+func claimString(name string, v []byte) (string, error) {
+	if v[0] != '"' && string(v) != "null" {
+		return "", fmt.Errorf("%s is not a string", name)
+	}
+	return jsonString(v)
+}
+
+// parseAudience reads aud: a string or an array of strings
+// (CVE-2020-26160 came from handling only one of the two).
+func parseAudience(v []byte) ([]string, error) {
+	switch v[0] {
+	case '"':
+		s, err := jsonString(v)
+		return []string{s}, err
+	case '[':
+		return jsonStrings(v, maxAudiences)
+	case 'n':
 		return nil, nil
 	}
-	var one string
-	if err := json.Unmarshal(raw, &one); err == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, fmt.Errorf("%w: aud is neither a string nor an array of strings", errMalformedJWT)
-	}
-	return many, nil
+	return nil, errors.New("aud is neither a string nor an array of strings")
 }
 
 // parseNumericDate reads a JSON number (never a string) of seconds since
-// the epoch, in 0..year 9999.
-func parseNumericDate(name string, raw json.RawMessage, required bool) (time.Time, error) {
+// the epoch, from 0 to year 9999. Fractions are allowed (RFC 7519 §2).
+func parseNumericDate(name string, raw []byte, required bool) (time.Time, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		if required {
-			return time.Time{}, fmt.Errorf("%w: %s claim is missing", errMalformedJWT, name)
+			return time.Time{}, malformed("%s claim is missing", name)
 		}
 		return time.Time{}, nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil || raw[0] == '"' {
-		return time.Time{}, fmt.Errorf("%w: %s is not a number", errMalformedJWT, name)
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return time.Time{}, malformed("%s is not a number", name)
 	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
-		return time.Time{}, fmt.Errorf("%w: %s is out of range", errMalformedJWT, name)
+		return time.Time{}, malformed("%s is out of range", name)
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }
 
-// supportedAlgs are the JWS algorithms this package verifies, and the only
-// ones: never "none", never HS* (a public client has no MAC key, and a
-// public key must never become one). Matching is exact and case-sensitive.
-var supportedAlgs = []string{
-	"RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512",
-	"EdDSA",
+// parseIDTokenUnverified reads a compact ID token and its claims without
+// checking the signature. It is used only for token sets read back from
+// storage, whose ID token was verified when it was issued.
+func parseIDTokenUnverified(raw string) (*IDToken, error) {
+	tok, err := parseCompactJWS(raw)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := parseClaims(tok.payload)
+	if err != nil {
+		return nil, err
+	}
+	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
 }
 
-// isSupportedAlg reports whether alg is one of supportedAlgs.
-func isSupportedAlg(alg string) bool {
-	for _, a := range supportedAlgs {
-		if a == alg {
-			return true
+// idTokenChecks are what an ID token is checked against (OpenID Connect
+// Core §3.1.3.7). An empty issuer or nonce skips that check; accessToken,
+// when set, is checked against at_hash if the token has one.
+type idTokenChecks struct {
+	clientID    string
+	issuer      string
+	nonce       string
+	accessToken string
+	now         time.Time
+}
+
+// invalidIDToken wraps a claim failure in ErrInvalidIDToken and its own
+// sentinel.
+func invalidIDToken(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: "+format, append([]any{ErrInvalidIDToken, sentinel}, args...)...)
+}
+
+// check validates claims that belong to a token whose signature has been
+// checked already (signature first, then claims, never both reported).
+func (k idTokenChecks) check(c *Claims, alg string) error {
+	if k.issuer != "" && c.Issuer != k.issuer {
+		// Exact comparison: no case folding, no trailing-slash tolerance
+		// (OpenID Connect Core §3.1.3.7 step 2, Discovery §5).
+		return invalidIDToken(ErrInvalidIssuer, "iss %q, want %q", sanitizeText(c.Issuer, 256), k.issuer)
+	}
+	if err := checkAudience(c, k.clientID); err != nil {
+		return err
+	}
+	if !isVSCHAR(c.Subject) || len(c.Subject) > maxSubjectBytes {
+		return invalidIDToken(ErrInvalidSubject, "sub is not 1-%d printable ASCII characters", maxSubjectBytes)
+	}
+	if k.now.After(c.Expiry.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(k.now.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if c.IssuedAt.After(k.now.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenNotYetValid, "iat is %s, in the future; check the system clock", c.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if k.nonce != "" && !equalSecret(c.Nonce, k.nonce) {
+		return invalidIDToken(ErrNonceMismatch, "the nonce is missing or is not the one this sign-in sent")
+	}
+	if c.atHash != "" && k.accessToken != "" && !equalSecret(c.atHash, accessTokenHash(alg, k.accessToken)) {
+		return invalidIDToken(ErrAccessTokenHashMismatch, "the ID token was not issued with this access token")
+	}
+	return nil
+}
+
+// checkAudience applies OpenID Connect Core §3.1.3.7 steps 3-5: aud holds
+// the client ID; with several audiences azp must name this client; azp,
+// when present, is this client.
+func checkAudience(c *Claims, clientID string) error {
+	found := false
+	for _, a := range c.Audience {
+		if a == clientID {
+			found = true
 		}
 	}
-	return false
+	switch {
+	case !found:
+		return invalidIDToken(ErrInvalidAudience, "aud does not contain the client ID")
+	case c.AuthorizedParty != "" && c.AuthorizedParty != clientID:
+		return invalidIDToken(ErrInvalidAudience, "azp names another client")
+	case len(c.Audience) > 1 && c.AuthorizedParty == "":
+		return invalidIDToken(ErrInvalidAudience, "several audiences and no azp")
+	}
+	return nil
+}
+
+// accessTokenHash computes at_hash (OpenID Connect Core §3.1.3.6): the
+// left-most half of the hash of the access token, with the hash of the
+// token's alg (SHA-512 for EdDSA with Ed25519).
+func accessTokenHash(alg, accessToken string) string {
+	var sum []byte
+	switch alg[len(alg)-3:] {
+	case "256":
+		s := sha256.Sum256([]byte(accessToken))
+		sum = s[:]
+	case "384":
+		s := sha512.Sum384([]byte(accessToken))
+		sum = s[:]
+	default: // 512 and EdDSA
+		s := sha512.Sum512([]byte(accessToken))
+		sum = s[:]
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// sameIdentity applies OpenID Connect Core §12.2 to a refreshed ID token:
+// same issuer, subject, audience and authorized party as the original, and
+// a nonce, if any, equal to the original's.
+func sameIdentity(prev, next *Claims) error {
+	switch {
+	case next.Issuer != prev.Issuer:
+		return invalidIDToken(ErrInvalidIssuer, "the refreshed ID token has another issuer")
+	case next.Subject != prev.Subject:
+		return invalidIDToken(ErrInvalidSubject, "the refreshed ID token names another subject")
+	case strings.Join(next.Audience, " ") != strings.Join(prev.Audience, " ") || next.AuthorizedParty != prev.AuthorizedParty:
+		return invalidIDToken(ErrInvalidAudience, "the refreshed ID token has another audience")
+	case next.Nonce != "" && next.Nonce != prev.Nonce:
+		return invalidIDToken(ErrNonceMismatch, "the refreshed ID token has another nonce")
+	}
+	return nil
 }

@@ -38,10 +38,15 @@ func s256Challenge(verifier string) string {
 type flowSecrets struct {
 	verifier string
 	state    string
+	nonce    string // OpenID mode only (OpenID Connect Core §3.1.2.1)
 }
 
-func newFlowSecrets() flowSecrets {
-	return flowSecrets{verifier: newRandomString(), state: newRandomString()}
+func newFlowSecrets(openID bool) flowSecrets {
+	s := flowSecrets{verifier: newRandomString(), state: newRandomString()}
+	if openID {
+		s.nonce = newRandomString()
+	}
+	return s
 }
 
 // equalSecret compares a received value with the expected one in constant

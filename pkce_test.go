@@ -20,8 +20,8 @@ func TestFlowSecrets(t *testing.T) {
 	unreserved := regexp.MustCompile(`^[A-Za-z0-9\-._~]{43,128}$`)
 	seen := make(map[string]bool)
 	for i := 0; i < 10000; i++ {
-		s := newFlowSecrets()
-		for _, v := range []string{s.verifier, s.state} {
+		s := newFlowSecrets(true)
+		for _, v := range []string{s.verifier, s.state, s.nonce} {
 			if !unreserved.MatchString(v) {
 				t.Fatalf("%q is not 43-128 unreserved characters", v)
 			}

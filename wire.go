@@ -523,3 +523,51 @@ const (
 	maxExpiresIn           = 315360000 // ten years, in seconds: no time.Duration overflow
 	maxAuthURLBytes        = 8 << 10   // longer URLs are printed, not passed to an opener (Windows limits)
 )
+
+// forEachJSONElement calls fn with the raw bytes of each element of raw, a
+// JSON array already checked by scanStrictJSON. It stops at the first
+// error, and after max elements with an error.
+func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
+	s := jsonScanner{data: raw}
+	s.skipSpace()
+	if s.pos >= len(raw) || raw[s.pos] != '[' {
+		return fmt.Errorf("%w: not an array", errJSON)
+	}
+	if empty, err := s.open(']'); empty || err != nil {
+		return err
+	}
+	for n := 1; ; n++ {
+		if n > max {
+			return fmt.Errorf("%w: more than %d elements", errJSON, max)
+		}
+		s.skipSpace()
+		start := s.pos
+		if err := s.value(); err != nil {
+			return err
+		}
+		if err := fn(raw[start:s.pos]); err != nil {
+			return err
+		}
+		if end, err := s.next(']'); end || err != nil {
+			return err
+		}
+	}
+}
+
+// jsonStrings reads an optional JSON array of strings of at most max
+// elements; absent and null are nil.
+func jsonStrings(raw []byte, max int) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var out []string
+	err := forEachJSONElement(raw, max, func(elem []byte) error {
+		if elem[0] != '"' {
+			return fmt.Errorf("%w: not a string", errJSON)
+		}
+		s, err := jsonString(elem)
+		out = append(out, s)
+		return err
+	})
+	return out, err
+}

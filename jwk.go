@@ -1,0 +1,647 @@
+package loopauth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// This file turns a JSON Web Key Set (RFC 7517) into typed public keys and
+// verifies compact JWS signatures with them (RFC 7515, RFC 7518). The rule
+// throughout is that the key decides: a key is bound to a key type, a
+// curve and, when its JWK says so, one algorithm, and a token's alg must fit
+// the key; there is no path from a public key to a MAC key.
+
+const (
+	// maxJWKSKeys caps the keys in a set; providers publish 2-10.
+	maxJWKSKeys = 64
+	// RSA bounds: RFC 7518 §3.3 requires 2048 bits; 8192 is Go's own TLS
+	// ceiling and keeps verification cheap.
+	minRSABits = 2048
+	maxRSABits = 8192
+	// RSA public exponent bounds: NIST SP 800-56B asks for e > 2^16; Go
+	// refuses e above 2^31-1.
+	minRSAExponent = 65537
+	maxRSAExponent = 1<<31 - 1
+)
+
+// jsonWebKey is one public key, checked and ready to verify with.
+type jsonWebKey struct {
+	kid string
+	alg string // "" when the JWK does not restrict the algorithm
+	rsa *rsa.PublicKey
+	ec  *ecdsa.PublicKey
+	ed  ed25519.PublicKey
+}
+
+// JSONWebKeySet is a parsed JSON Web Key Set: the usable public signing
+// keys of a provider. Keys this package cannot use safely (unknown kty,
+// encryption keys, weak RSA keys, points off the curve...) are skipped, as
+// RFC 7517 §5 asks. It is immutable and safe for concurrent use.
+type JSONWebKeySet struct {
+	keys    []jsonWebKey
+	skipped int
+}
+
+// jwkMembers are the JWK members read. The private members are read only
+// to refuse a set that carries them.
+var jwkMembers = []string{
+	"kty", "use", "key_ops", "alg", "kid", "n", "e", "crv", "x", "y",
+	"d", "p", "q", "dp", "dq", "qi", "oth", "k",
+}
+
+// ParseJSONWebKeySet parses a JWKS document ({"keys": [...]}) strictly: one
+// JSON object, no duplicate or case-variant members, at most 64 keys. A key
+// holding private material makes the whole set an error: a provider that
+// publishes it has leaked its signing key. Other unusable keys are skipped;
+// a set with no usable key is an error wrapping ErrNoUsableKey.
+func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
+	var keysRaw []byte
+	err := decodeStrictMembers(data, []string{"keys"}, func(_ string, v []byte) error {
+		keysRaw = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
+	}
+	if len(keysRaw) == 0 || keysRaw[0] != '[' {
+		return nil, fmt.Errorf("%w: keys is missing or not an array", ErrInvalidJWKS)
+	}
+	set := &JSONWebKeySet{}
+	err = forEachJSONElement(keysRaw, maxJWKSKeys, func(elem []byte) error {
+		key, err := parseJWK(elem)
+		switch {
+		case err == errPrivateKey:
+			return err
+		case err != nil:
+			set.skipped++
+		default:
+			set.keys = append(set.keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
+	}
+	if len(set.keys) == 0 {
+		return nil, fmt.Errorf("%w: %w: none of the %d keys can verify signatures", ErrInvalidJWKS, ErrNoUsableKey, set.skipped)
+	}
+	return set, nil
+}
+
+var errPrivateKey = fmt.Errorf("a key holds private key material; the provider must publish public keys only")
+
+// parseJWK reads one key. Any error means the key is skipped, except
+// errPrivateKey.
+func parseJWK(elem []byte) (jsonWebKey, error) {
+	var k jsonWebKey
+	m := make(map[string][]byte, 8)
+	err := decodeStrictMembers(elem, jwkMembers, func(name string, v []byte) error {
+		m[name] = v
+		return nil
+	})
+	if err != nil {
+		return k, err
+	}
+	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
+		if _, ok := m[private]; ok {
+			return k, errPrivateKey
+		}
+	}
+	str := func(name string) (string, error) {
+		v, ok := m[name]
+		if !ok {
+			return "", nil
+		}
+		if v[0] != '"' {
+			return "", fmt.Errorf("%s is not a string", name)
+		}
+		return jsonString(v)
+	}
+	kty, err := str("kty")
+	if err != nil {
+		return k, err
+	}
+	if k.kid, err = str("kid"); err != nil || len(k.kid) > maxKIDBytes {
+		return k, fmt.Errorf("bad kid")
+	}
+	if k.alg, err = str("alg"); err != nil {
+		return k, err
+	}
+	if err := checkKeyUse(m["use"], m["key_ops"]); err != nil {
+		return k, err
+	}
+	switch kty {
+	case "RSA":
+		k.rsa, err = parseRSAKey(m["n"], m["e"])
+	case "EC":
+		crv, cerr := str("crv")
+		if cerr != nil {
+			return k, cerr
+		}
+		k.ec, err = parseECKey(crv, m["x"], m["y"])
+	case "OKP":
+		crv, cerr := str("crv")
+		if cerr != nil {
+			return k, cerr
+		}
+		k.ed, err = parseEd25519Key(crv, m["x"])
+	default:
+		// "oct" keys are secrets, never verification keys; others are
+		// unknown (RFC 7517 §5: ignore).
+		return k, fmt.Errorf("kty %q is not supported", sanitizeText(kty, 16))
+	}
+	if err != nil {
+		return k, err
+	}
+	if k.alg != "" && !k.fits(k.alg) {
+		return k, fmt.Errorf("alg %q does not fit the key", sanitizeText(k.alg, 16))
+	}
+	return k, nil
+}
+
+// checkKeyUse accepts a key meant for signatures: use absent or "sig", and
+// key_ops absent or containing "verify" (RFC 7517 §4.2, §4.3).
+func checkKeyUse(use, ops []byte) error {
+	if use != nil {
+		if u, err := jsonString(use); err != nil || u != "sig" {
+			return fmt.Errorf("use is not sig")
+		}
+	}
+	if ops != nil {
+		list, err := jsonStrings(ops, 16)
+		verify := false
+		for _, op := range list {
+			verify = verify || op == "verify"
+		}
+		if err != nil || !verify {
+			return fmt.Errorf("key_ops does not allow verify")
+		}
+	}
+	return nil
+}
+
+// decodeUInt decodes a Base64urlUInt, which RFC 7518 §2 requires to use
+// the minimum number of octets (no leading zero).
+func decodeUInt(v []byte) ([]byte, error) {
+	s, ok := jsonStringBytes(v)
+	if !ok || len(s) == 0 || !isBase64URL(string(s)) {
+		return nil, fmt.Errorf("not a base64url string")
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
+	if err != nil || len(b) == 0 || b[0] == 0 {
+		return nil, fmt.Errorf("not a minimal base64url integer")
+	}
+	return b, nil
+}
+
+func parseRSAKey(nRaw, eRaw []byte) (*rsa.PublicKey, error) {
+	nb, err := decodeUInt(nRaw)
+	if err != nil {
+		return nil, fmt.Errorf("n: %v", err)
+	}
+	eb, err := decodeUInt(eRaw)
+	if err != nil || len(eb) > 4 {
+		return nil, fmt.Errorf("e is not a small integer")
+	}
+	n := new(big.Int).SetBytes(nb)
+	var e int64
+	for _, b := range eb {
+		e = e<<8 | int64(b)
+	}
+	switch {
+	case n.BitLen() < minRSABits || n.BitLen() > maxRSABits:
+		return nil, fmt.Errorf("RSA key of %d bits is outside %d-%d", n.BitLen(), minRSABits, maxRSABits)
+	case n.Bit(0) == 0:
+		return nil, fmt.Errorf("RSA modulus is even")
+	case e < minRSAExponent || e > maxRSAExponent || e%2 == 0:
+		return nil, fmt.Errorf("RSA exponent is out of range")
+	}
+	return &rsa.PublicKey{N: n, E: int(e)}, nil
+}
+
+// ecCurve returns the curves of a JWK crv, with the coordinate size.
+func ecCurve(crv string) (elliptic.Curve, ecdh.Curve, int) {
+	switch crv {
+	case "P-256":
+		return elliptic.P256(), ecdh.P256(), 32
+	case "P-384":
+		return elliptic.P384(), ecdh.P384(), 48
+	case "P-521":
+		return elliptic.P521(), ecdh.P521(), 66
+	}
+	return nil, nil, 0
+}
+
+// parseECKey checks the coordinates' exact length (RFC 7518 §6.2.1.2) and
+// that the point is on the curve (RFC 8725 §3.4), with crypto/ecdh's
+// validating parser.
+func parseECKey(crv string, xRaw, yRaw []byte) (*ecdsa.PublicKey, error) {
+	curve, ecdhCurve, size := ecCurve(crv)
+	if curve == nil {
+		return nil, fmt.Errorf("crv %q is not supported", sanitizeText(crv, 16))
+	}
+	x, err1 := decodeFixed(xRaw, size)
+	y, err2 := decodeFixed(yRaw, size)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("coordinates are not %d bytes of base64url", size)
+	}
+	point := make([]byte, 0, 1+2*size)
+	point = append(append(append(point, 4), x...), y...)
+	if _, err := ecdhCurve.NewPublicKey(point); err != nil {
+		return nil, fmt.Errorf("the point is not on %s", crv)
+	}
+	return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+}
+
+func parseEd25519Key(crv string, xRaw []byte) (ed25519.PublicKey, error) {
+	if crv != "Ed25519" {
+		return nil, fmt.Errorf("crv %q is not supported", sanitizeText(crv, 16))
+	}
+	x, err := decodeFixed(xRaw, ed25519.PublicKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("x is not %d bytes of base64url", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(x), nil
+}
+
+// decodeFixed decodes a base64url string member of exactly size bytes.
+func decodeFixed(v []byte, size int) ([]byte, error) {
+	s, ok := jsonStringBytes(v)
+	if !ok || !isBase64URL(string(s)) {
+		return nil, fmt.Errorf("not a base64url string")
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
+	if err != nil || len(b) != size {
+		return nil, fmt.Errorf("not %d bytes", size)
+	}
+	return b, nil
+}
+
+// fits reports whether the key can verify alg: the key type and curve
+// must match, and a JWK alg, when present, must be exactly alg.
+func (k *jsonWebKey) fits(alg string) bool {
+	if k.alg != "" && k.alg != alg {
+		return false
+	}
+	switch alg {
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		return k.rsa != nil
+	case "ES256":
+		return k.ec != nil && k.ec.Curve == elliptic.P256()
+	case "ES384":
+		return k.ec != nil && k.ec.Curve == elliptic.P384()
+	case "ES512":
+		return k.ec != nil && k.ec.Curve == elliptic.P521()
+	case "EdDSA":
+		return k.ed != nil
+	}
+	return false
+}
+
+// Verify checks the signature of a compact JWS against the set and returns
+// its payload. It is signature-only: claims are not looked at. The token's
+// alg must be supported and fit the key; a kid selects exactly one key (an
+// unknown or ambiguous kid is ErrNoUsableKey); a token without kid is tried
+// against every key that fits its alg. Header jwk, jku, x5u and x5c are
+// never used to find a key.
+func (s *JSONWebKeySet) Verify(compactJWS string) (payload []byte, err error) {
+	tok, err := parseCompactJWS(compactJWS)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.verify(tok); err != nil {
+		return nil, err
+	}
+	return tok.payload, nil
+}
+
+// verify checks tok's signature with the key its header selects.
+func (s *JSONWebKeySet) verify(tok *compactJWS) error {
+	if tok.kid != nil {
+		var match *jsonWebKey
+		for i := range s.keys {
+			if s.keys[i].kid == string(tok.kid) {
+				if match != nil {
+					return fmt.Errorf("%w: several keys have kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
+				}
+				match = &s.keys[i]
+			}
+		}
+		switch {
+		case match == nil:
+			return fmt.Errorf("%w: no key has kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
+		case !match.fits(tok.alg):
+			return fmt.Errorf("%w: key %q cannot verify %s", ErrNoUsableKey, sanitizeText(string(tok.kid), 64), tok.alg)
+		case !match.verifySignature(tok):
+			return ErrInvalidSignature
+		}
+		return nil
+	}
+	tried := false
+	for i := range s.keys {
+		if s.keys[i].fits(tok.alg) {
+			if s.keys[i].verifySignature(tok) {
+				return nil
+			}
+			tried = true
+		}
+	}
+	if !tried {
+		return fmt.Errorf("%w: no key for %s", ErrNoUsableKey, tok.alg)
+	}
+	return ErrInvalidSignature
+}
+
+// hasKID reports whether a key of the set has this kid.
+func (s *JSONWebKeySet) hasKID(kid []byte) bool {
+	for i := range s.keys {
+		if s.keys[i].kid == string(kid) {
+			return true
+		}
+	}
+	return false
+}
+
+// verifySignature checks tok's signature with k, which fits tok.alg.
+func (k *jsonWebKey) verifySignature(tok *compactJWS) bool {
+	alg, in, sig := tok.alg, tok.signingInput, tok.signature
+	if alg == "EdDSA" {
+		return ed25519.Verify(k.ed, in, sig)
+	}
+	var digest []byte
+	var hash crypto.Hash
+	switch alg[2:] {
+	case "256":
+		d := sha256.Sum256(in)
+		digest, hash = d[:], crypto.SHA256
+	case "384":
+		d := sha512.Sum384(in)
+		digest, hash = d[:], crypto.SHA384
+	default:
+		d := sha512.Sum512(in)
+		digest, hash = d[:], crypto.SHA512
+	}
+	switch alg[:2] {
+	case "RS":
+		return rsa.VerifyPKCS1v15(k.rsa, hash, digest, sig) == nil
+	case "PS":
+		// RFC 7518 §3.5: the salt is as long as the hash. Go's default
+		// (PSSSaltLengthAuto) would also accept a salt of 0.
+		return rsa.VerifyPSS(k.rsa, hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash}) == nil
+	}
+	return verifyECDSA(k.ec, digest, sig)
+}
+
+// verifyECDSA checks a JWS ECDSA signature: R||S, each exactly the size of
+// the curve order (RFC 7518 §3.4; a DER signature is refused by length).
+func verifyECDSA(pub *ecdsa.PublicKey, digest, sig []byte) bool {
+	size := (pub.Curve.Params().BitSize + 7) / 8
+	if len(sig) != 2*size {
+		return false
+	}
+	// crypto/ecdsa range-checks r and s (0 < r, s < n), so the all-zero
+	// signature of CVE-2022-21449 fails there.
+	var buf [2*(2+1+66) + 3]byte
+	der := appendASN1Signature(buf[:0], sig[:size], sig[size:])
+	return ecdsa.VerifyASN1(pub, digest, der)
+}
+
+// appendASN1Signature encodes (r, s) as the DER SEQUENCE of two INTEGERs
+// that ecdsa.VerifyASN1 takes, without big.Int allocations.
+func appendASN1Signature(b, r, s []byte) []byte {
+	r, s = minimalInt(r), minimalInt(s)
+	rLen, sLen := intLen(r), intLen(s)
+	body := 2 + rLen + 2 + sLen
+	if body < 128 {
+		b = append(b, 0x30, byte(body))
+	} else {
+		b = append(b, 0x30, 0x81, byte(body))
+	}
+	b = appendASN1Int(b, r)
+	return appendASN1Int(b, s)
+}
+
+func minimalInt(v []byte) []byte {
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	return v
+}
+
+// intLen is the DER content length of a non-negative integer.
+func intLen(v []byte) int {
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		return len(v) + 1 // a zero, or a sign byte
+	}
+	return len(v)
+}
+
+func appendASN1Int(b, v []byte) []byte {
+	b = append(b, 0x02, byte(intLen(v)))
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		b = append(b, 0)
+	}
+	return append(b, v...)
+}
+
+// String describes the set for diagnostics.
+func (s *JSONWebKeySet) String() string {
+	kids := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		kids[i] = k.kid
+	}
+	return fmt.Sprintf("JSONWebKeySet{keys: %d [%s], skipped: %d}", len(s.keys), strings.Join(kids, " "), s.skipped)
+}
+
+// JWKSValidator verifies the signature of an ID token. The flow checks the
+// standard claims itself afterwards, signature first.
+type JWKSValidator interface {
+	Validate(ctx context.Context, rawIDToken string) error
+}
+
+// Key-set cache bounds. A provider's Cache-Control max-age is honoured
+// within them; without one, keys are kept for an hour.
+const (
+	maxJWKSBytes     = 512 << 10
+	jwksDefaultTTL   = time.Hour
+	jwksMinTTL       = 5 * time.Minute
+	jwksMaxTTL       = 24 * time.Hour
+	jwksRefetchPause = time.Minute // at most one refetch per minute for unknown kids
+)
+
+// RemoteJWKSValidator verifies ID-token signatures with the key set
+// published at a provider's jwks_uri. It caches the set (honouring
+// Cache-Control max-age between 5 minutes and 24 hours), fetches it again
+// when a token names an unknown kid, at most once a minute (OpenID Connect
+// Core §10.1.1 rotation without letting each forged token cost a request),
+// and keeps using the cached keys when a fetch fails. It is safe for
+// concurrent use; concurrent callers share one fetch.
+type RemoteJWKSValidator struct {
+	jwksURL  string
+	clientID string
+	algs     []string // nil: every supported alg
+	client   *http.Client
+	now      func() time.Time
+
+	mu          sync.Mutex
+	set         *JSONWebKeySet
+	expires     time.Time
+	lastRefetch time.Time // last fetch caused by an unknown kid
+	inflight    *jwksFetch
+}
+
+type jwksFetch struct {
+	done chan struct{}
+	set  *JSONWebKeySet
+	ttl  time.Duration
+	err  error
+}
+
+// NewRemoteJWKSValidator returns a validator for the key set at jwksURL
+// (https, or http to a loopback host). clientID, when not empty, must be
+// in the token's aud. The URL is checked on first use.
+func NewRemoteJWKSValidator(jwksURL, clientID string) *RemoteJWKSValidator {
+	return &RemoteJWKSValidator{jwksURL: jwksURL, clientID: clientID, client: metadataHTTPClient(), now: time.Now}
+}
+
+// Validate verifies rawIDToken's signature and, when the validator has a
+// client ID, that its aud contains it.
+func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) error {
+	tok, err := parseCompactJWS(rawIDToken)
+	if err != nil {
+		return err
+	}
+	if err := v.verify(ctx, tok); err != nil {
+		return err
+	}
+	if v.clientID == "" {
+		return nil
+	}
+	claims, err := parseClaims(tok.payload)
+	if err != nil {
+		return err
+	}
+	return checkAudience(claims, v.clientID)
+}
+
+// verify checks tok's signature with the cached or freshly fetched keys.
+func (v *RemoteJWKSValidator) verify(ctx context.Context, tok *compactJWS) error {
+	if v.algs != nil && !slices.Contains(v.algs, tok.alg) {
+		return fmt.Errorf("%w: %s is not among the provider's advertised algorithms", ErrAlgNotAllowed, tok.alg)
+	}
+	set, fetched, err := v.keySet(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if tok.kid != nil && !fetched && !set.hasKID(tok.kid) {
+		// An unfamiliar kid may mean the provider rotated its keys.
+		if set, _, err = v.keySet(ctx, tok.kid); err != nil {
+			return err
+		}
+	}
+	return set.verify(tok)
+}
+
+// keySet returns the cached set, fetching it when there is none, when it
+// has expired, or when unknownKID is not in it and no other unknown kid
+// caused a fetch in the last minute. fetched reports whether this call
+// waited for a fetch. A failed fetch leaves cached keys in use and is not
+// retried for a minute.
+func (v *RemoteJWKSValidator) keySet(ctx context.Context, unknownKID []byte) (set *JSONWebKeySet, fetched bool, err error) {
+	v.mu.Lock()
+	now := v.now()
+	set = v.set
+	fresh := set != nil && now.Before(v.expires)
+	if fresh && (unknownKID == nil || set.hasKID(unknownKID) || now.Sub(v.lastRefetch) < jwksRefetchPause) {
+		v.mu.Unlock()
+		return set, false, nil
+	}
+	f := v.inflight
+	leader := f == nil
+	if leader {
+		f = &jwksFetch{done: make(chan struct{})}
+		v.inflight = f
+		if fresh {
+			v.lastRefetch = now
+		}
+	}
+	v.mu.Unlock()
+
+	if leader {
+		f.set, f.ttl, f.err = v.fetch(ctx)
+		v.mu.Lock()
+		if f.err == nil {
+			v.set = f.set
+			v.expires = v.now().Add(f.ttl)
+		} else if v.set != nil {
+			v.expires = v.now().Add(jwksRefetchPause)
+		}
+		v.inflight = nil
+		v.mu.Unlock()
+		close(f.done)
+	} else {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	switch {
+	case f.err == nil:
+		return f.set, true, nil
+	case set != nil:
+		return set, true, nil // K-15: a failed refresh does not drop known keys
+	}
+	return nil, true, f.err
+}
+
+// fetch downloads and parses the key set.
+func (v *RemoteJWKSValidator) fetch(ctx context.Context) (*JSONWebKeySet, time.Duration, error) {
+	if _, err := parseEndpoint(v.jwksURL); err != nil {
+		return nil, 0, fmt.Errorf("%w: jwks_uri: %v", ErrInvalidJWKS, err)
+	}
+	data, header, err := getJSON(ctx, v.client, v.jwksURL, maxJWKSBytes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
+	}
+	set, err := ParseJSONWebKeySet(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return set, cacheTTL(header.Get("Cache-Control")), nil
+}
+
+// cacheTTL reads max-age from a Cache-Control header and bounds it:
+// no-store or no-cache mean the shortest time, as refetching on every
+// token would let each token cost a request.
+func cacheTTL(cc string) time.Duration {
+	ttl := jwksDefaultTTL
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		switch {
+		case d == "no-store" || d == "no-cache":
+			return jwksMinTTL
+		case strings.HasPrefix(d, "max-age="):
+			if n, err := strconv.ParseInt(strings.TrimPrefix(d, "max-age="), 10, 64); err == nil && n >= 0 {
+				ttl = time.Duration(min(n, int64(jwksMaxTTL/time.Second))) * time.Second
+			}
+		}
+	}
+	return max(jwksMinTTL, min(ttl, jwksMaxTTL))
+}
