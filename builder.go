@@ -229,6 +229,38 @@ func (b *CLITokenClientBuilder) Logger(l *slog.Logger) *CLITokenClientBuilder {
 	return b
 }
 
+// FromOpenIDConfiguration starts a builder from a provider's discovery
+// document: its authorization and token endpoints, its issuer (compared
+// exactly with the ID token's iss and the RFC 9207 iss parameter, which is
+// required when the document says the provider sends it), and OpenID mode.
+// Call ClientID, then one of the JWKS methods, typically
+// WithOpenIDConfigurationJWKSValidator with the same configuration.
+func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
+	b := NewBuilder().WithOpenIDScope()
+	if cfg == nil {
+		b.configMissing = "FromOpenIDConfiguration"
+		return b
+	}
+	b.authURL, b.tokenURL, b.issuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
+	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
+	return b
+}
+
+// WithOpenIDConfigurationJWKSValidator verifies ID-token signatures with
+// the keys at the configuration's jwks_uri, accepting only the algorithms
+// the provider advertises (within those this package supports). The
+// validator is made by Build, with the client ID set by then.
+func (b *CLITokenClientBuilder) WithOpenIDConfigurationJWKSValidator(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
+	if cfg == nil {
+		b.configMissing = "WithOpenIDConfigurationJWKSValidator"
+		return b
+	}
+	b.validator = nil
+	b.jwksURI = cfg.JWKSURI
+	b.jwksAlgs, b.jwksAlgsErr = cfg.signingAlgs()
+	return b
+}
+
 // WithOpenIDScope requests the openid scope and switches on OpenID
 // Connect: the flow sends a nonce, requires an ID token and verifies it
 // (signature, then iss, aud, azp, exp, iat, nbf, nonce, sub, at_hash).

@@ -337,52 +337,96 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 const maxMetadataRedirects = 3
 
 // metadataHTTPClient is the default client for discovery documents and key
-// sets: the token client's timeouts, and at most three redirects that
-// never downgrade from https (http only between loopback hosts).
+// sets: the token client's timeouts, and the redirect policy of
+// checkMetadataRedirect.
 func metadataHTTPClient() *http.Client { return metadataHTTPClientFrom(nil) }
 
 // metadataHTTPClientFrom is metadataHTTPClient on a copy of c, so that a
-// caller's client (proxy, extra root certificates) serves key sets too.
+// caller's client (proxy, extra root certificates) serves key sets too;
+// the copy gets the redirect policy whatever the original's was.
 func metadataHTTPClientFrom(c *http.Client) *http.Client {
 	out := tokenHTTPClient(c)
 	out.CheckRedirect = checkMetadataRedirect
 	return out
 }
 
+// checkMetadataRedirect follows at most maxMetadataRedirects redirects,
+// from https to https, or from http to http between loopback hosts (a local
+// provider). Anything else would let a redirect downgrade the fetch to
+// plain http, where the document can be replaced in transit. A redirect to
+// another host is followed: the discovery document's issuer is still
+// compared with the configured one.
 func checkMetadataRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxMetadataRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxMetadataRedirects)
+		return fmt.Errorf("refusing redirect %d: at most %d are followed", len(via), maxMetadataRedirects)
 	}
-	if req.URL.Scheme == "https" || req.URL.Scheme == "http" && isLoopbackHost(req.URL.Hostname()) && via[0].URL.Scheme == "http" {
-		return nil
+	from, to := via[len(via)-1].URL, req.URL // net/http passes at least the first request
+	switch {
+	case to.User != nil:
+		return errors.New("refusing a redirect to a URL with user information")
+	case from.Scheme == "https" && to.Scheme == "https":
+	case from.Scheme == "http" && to.Scheme == "http" && isLoopbackHost(from.Hostname()) && isLoopbackHost(to.Hostname()):
+	default:
+		return fmt.Errorf("refusing a redirect from %s to %s: only https to https is followed (http only between loopback hosts)",
+			from.Scheme, sanitizeText(to.Scheme, 16))
 	}
-	return fmt.Errorf("refusing to follow a redirect from %s to %s", via[0].URL.Scheme, req.URL.Scheme)
+	return nil
 }
 
-// getJSON fetches a JSON document of at most limit bytes: status 200 and a
-// JSON content type (application/json or */*+json) are required, and the
-// body is never quoted in an error.
+// getJSON fetches a JSON document of at most limit bytes. Status 200 and a
+// JSON content type are required; neither a non-200 body nor a non-JSON one
+// is read (it is usually an HTML error or login page), and no body is ever
+// quoted in an error. Errors name the URL, sanitized and cut.
 func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int64) ([]byte, http.Header, error) {
+	shown := sanitizeText(rawURL, maxQuotedURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("building the request for %s: %w", shown, boundedError{err})
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, boundedError{err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("HTTP %d from %s", resp.StatusCode, sanitizeText(rawURL, 256))
+		return nil, nil, fmt.Errorf("%s answered HTTP %d, expected 200", shown, resp.StatusCode)
 	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return nil, nil, fmt.Errorf("content type %q from %s is not JSON", sanitizeText(mt, 64), sanitizeText(rawURL, 256))
+	if ct := resp.Header.Get("Content-Type"); !isJSONMediaType(ct) {
+		return nil, nil, fmt.Errorf("%s answered with content type %q, expected application/json", shown, sanitizeText(ct, 64))
 	}
 	data, err := readCapped(resp.Body, limit)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("reading %s: %w", shown, boundedError{err})
 	}
 	return data, resp.Header, nil
+}
+
+// maxQuotedURL caps a URL quoted in an error.
+const maxQuotedURL = 256
+
+// boundedError keeps an error matchable with errors.Is and errors.As but
+// sanitizes and caps its text: a transport error quotes the redirect target
+// or Location header, which the server chose.
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string {
+	// The URL comes first in a *url.Error and can be any length: it is cut
+	// on its own so that the reason after it survives.
+	if ue, ok := e.err.(*url.Error); ok && ue.Err != nil {
+		return fmt.Sprintf("%s %q: %s", ue.Op, sanitizeText(ue.URL, maxQuotedURL), sanitizeText(ue.Err.Error(), 2*maxQuotedURL))
+	}
+	return sanitizeText(e.err.Error(), 2*maxQuotedURL)
+}
+
+func (e boundedError) Unwrap() error { return e.err }
+
+// isJSONMediaType reports whether a Content-Type names JSON:
+// application/json or a structured "+json" type (RFC 6839), whatever its
+// parameters (charset=utf-8) and letter case.
+func isJSONMediaType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	typ, sub, _ := strings.Cut(mt, "/")
+	return mt == "application/json" || (typ != "" && len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
 }

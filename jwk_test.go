@@ -538,3 +538,55 @@ func TestRemoteJWKSFetchRules(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseJSONWebKeySet: any document yields a set or ErrInvalidJWKS,
+// never a panic, and every key of an accepted set fits some algorithm.
+func FuzzParseJSONWebKeySet(f *testing.F) {
+	seedFromTestdata(f, "jwks")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := ParseJSONWebKeySet(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidJWKS) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		for _, k := range set.keys {
+			usable := false
+			for _, alg := range supportedAlgs {
+				usable = usable || k.fits(alg)
+			}
+			if !usable {
+				t.Fatalf("accepted a key that verifies nothing: %+v", k)
+			}
+		}
+	})
+}
+
+// FuzzVerifyJWS: any string yields a payload or a typed error; a payload
+// comes only with a nil error, and only for a correctly signed token.
+func FuzzVerifyJWS(f *testing.F) {
+	seedFromTestdata(f, "jwt")
+	k := testKeys()
+	set, err := ParseJSONWebKeySet(jwks(ecJWK(&k.p256.PublicKey, "P-256", "")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(signJWS(f, "ES256", k.p256, nil, testClaims)))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		payload, err := set.Verify(string(raw))
+		switch {
+		case err == nil && payload == nil:
+			t.Fatal("nil payload without an error")
+		case err != nil && payload != nil:
+			t.Fatal("payload with an error")
+		case err != nil:
+			for _, e := range []error{ErrMalformedJWT, ErrAlgNotAllowed, ErrNoUsableKey, ErrInvalidSignature} {
+				if errors.Is(err, e) {
+					return
+				}
+			}
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package loopauth
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,55 @@ func TestOpenIDBuildRules(t *testing.T) {
 	c, err := validBuilder().WithOpenIDScope().JWKSValidator(v).AddScopes(ScopeEmail).Build()
 	if err != nil || joinScopes(c.scopes) != "openid email" {
 		t.Errorf("valid OpenID build: %v, %v", c, err)
+	}
+}
+
+// TestOpenIDDiscoveryFlow runs the flow from a discovery document, as the
+// README's quick start does, and checks that the advertised algorithms
+// narrow what the validator accepts (D-08).
+func TestOpenIDDiscoveryFlow(t *testing.T) {
+	p := loopauthtest.NewProvider(t, loopauthtest.WithIssParameter(), loopauthtest.WithSigningAlg(loopauthtest.AlgRS256))
+	cfg, err := FetchOpenIDConfiguration(context.Background(), p.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(cfg *OpenIDConfiguration) *CLITokenClient {
+		c, err := FromOpenIDConfiguration(cfg).ClientID("test-cli").WithOpenIDConfigurationJWKSValidator(cfg).
+			AddScopes(ScopeEmail).BrowserOpener(p.Browser()).Stderr(io.Discard).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := build(cfg)
+	if !c.issRequired || c.issuer != p.Issuer() {
+		t.Errorf("issuer %q, iss required %v", c.issuer, c.issRequired)
+	}
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.IDToken().Claims().Issuer != cfg.Issuer {
+		t.Errorf("claims = %+v", ts.IDToken().Claims())
+	}
+
+	only := *cfg
+	only.IDTokenSigningAlgValuesSupported = []string{"ES256"}
+	if _, err := build(&only).RunAuthorizationFlow(context.Background()); !errors.Is(err, ErrAlgNotAllowed) {
+		t.Errorf("RS256 token, ES256 advertised: err = %v", err)
+	}
+	none := *cfg
+	none.IDTokenSigningAlgValuesSupported = []string{"none", "HS256"}
+	if _, err := FromOpenIDConfiguration(&none).ClientID("x").WithOpenIDConfigurationJWKSValidator(&none).Build(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("only none and HS256 advertised: err = %v", err)
+	}
+	if _, err := FromOpenIDConfiguration(nil).ClientID("x").WithoutJWKSValidation().Build(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("nil configuration: err = %v", err)
+	}
+	// The validator is made with the client ID set last, not the one set
+	// before WithOpenIDConfigurationJWKSValidator (a Rust crate weakness).
+	late, err := FromOpenIDConfiguration(cfg).ClientID("early").WithOpenIDConfigurationJWKSValidator(cfg).ClientID("test-cli").Build()
+	if err != nil || late.validator.(*RemoteJWKSValidator).clientID != "test-cli" {
+		t.Errorf("validator client ID: %v", err)
 	}
 }

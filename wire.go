@@ -555,19 +555,28 @@ func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
 }
 
 // jsonStrings reads an optional JSON array of strings of at most max
-// elements; absent and null are nil.
+// elements; absent and null are nil, [] is empty and not nil. Its errors
+// read after a member name: "scopes is not an array of strings".
 func jsonStrings(raw []byte, max int) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	var out []string
+	if raw[0] != '[' {
+		return nil, errNotStrings
+	}
+	out := []string{}
 	err := forEachJSONElement(raw, max, func(elem []byte) error {
 		if elem[0] != '"' {
-			return fmt.Errorf("%w: not a string", errJSON)
+			return errNotStrings
 		}
 		s, err := jsonString(elem)
 		out = append(out, s)
 		return err
 	})
+	if err != nil && err != errNotStrings {
+		return nil, fmt.Errorf("has more than %d entries", max)
+	}
 	return out, err
 }
+
+var errNotStrings = errors.New("is not an array of strings")
