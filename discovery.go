@@ -158,25 +158,37 @@ func issuerMismatch(want, got string) error {
 		sanitizeText(want, maxDiscoveryQuote), sanitizeText(got, maxDiscoveryQuote), hint)
 }
 
-// openIDConfigurationMembers are the members read from a document; others
-// are ignored (Discovery §3 lets providers add their own).
+// The members read from a document; others are ignored (Discovery §3
+// lets providers add their own).
+const (
+	dcIssuer = iota
+	dcAuthorizationEndpoint
+	dcTokenEndpoint
+	dcJWKSURI
+	dcScopes
+	dcResponseTypes
+	dcSubjectTypes
+	dcCodeChallengeMethods
+	dcTokenEndpointAuthMethods
+	dcIDTokenSigningAlgs
+	dcISSParameter
+)
+
 var openIDConfigurationMembers = []string{
-	"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
-	"scopes_supported", "response_types_supported", "subject_types_supported",
-	"code_challenge_methods_supported", "token_endpoint_auth_methods_supported",
-	"id_token_signing_alg_values_supported",
-	"authorization_response_iss_parameter_supported",
+	dcIssuer: "issuer", dcAuthorizationEndpoint: "authorization_endpoint",
+	dcTokenEndpoint: "token_endpoint", dcJWKSURI: "jwks_uri",
+	dcScopes: "scopes_supported", dcResponseTypes: "response_types_supported",
+	dcSubjectTypes: "subject_types_supported", dcCodeChallengeMethods: "code_challenge_methods_supported",
+	dcTokenEndpointAuthMethods: "token_endpoint_auth_methods_supported",
+	dcIDTokenSigningAlgs:       "id_token_signing_alg_values_supported",
+	dcISSParameter:             "authorization_response_iss_parameter_supported",
 }
 
 // parseOpenIDConfiguration reads a provider configuration document and
 // checks it against the expected issuer. A member that is null counts as
 // absent; any other value must have the type Discovery §3 gives it.
 func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration, error) {
-	in := make(map[string][]byte, len(openIDConfigurationMembers))
-	err := decodeStrictMembers(data, openIDConfigurationMembers, func(name string, value []byte) error {
-		in[name] = value
-		return nil
-	})
+	in, err := decodeStrictMembers(data, openIDConfigurationMembers)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDiscovery, err)
 	}
@@ -184,46 +196,47 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 	// The issuer first: a document for another issuer is the wrong
 	// document, whatever else is in it.
 	for _, m := range []struct {
-		name  string
-		dst   *string
-		check func(string) error
+		member int
+		dst    *string
+		check  func(string) error
 	}{
-		{"issuer", &cfg.Issuer, checkIssuer},
-		{"authorization_endpoint", &cfg.AuthorizationEndpoint, checkEndpoint},
-		{"token_endpoint", &cfg.TokenEndpoint, checkEndpoint},
-		{"jwks_uri", &cfg.JWKSURI, checkEndpoint},
+		{dcIssuer, &cfg.Issuer, checkIssuer},
+		{dcAuthorizationEndpoint, &cfg.AuthorizationEndpoint, checkEndpoint},
+		{dcTokenEndpoint, &cfg.TokenEndpoint, checkEndpoint},
+		{dcJWKSURI, &cfg.JWKSURI, checkEndpoint},
 	} {
-		s, err := jsonString(in[m.name])
+		name := openIDConfigurationMembers[m.member]
+		s, err := jsonString(in[m.member])
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%w: %s is not a JSON string", ErrInvalidDiscovery, m.name)
+			return nil, fmt.Errorf("%w: %s is not a JSON string", ErrInvalidDiscovery, name)
 		case s == "":
-			return nil, fmt.Errorf("%w: %s is missing or empty: check that the issuer URL is that of an OpenID provider", ErrInvalidDiscovery, m.name)
+			return nil, fmt.Errorf("%w: %s is missing or empty: check that the issuer URL is that of an OpenID provider", ErrInvalidDiscovery, name)
 		}
 		if err := m.check(s); err != nil {
-			return nil, fmt.Errorf("%w: %s: %s", ErrInvalidDiscovery, m.name, sanitizeText(err.Error(), maxDiscoveryQuote))
+			return nil, fmt.Errorf("%w: %s: %s", ErrInvalidDiscovery, name, sanitizeText(err.Error(), maxDiscoveryQuote))
 		}
 		*m.dst = s
-		if m.name == "issuer" && !sameIssuer(issuer, s) {
+		if m.member == dcIssuer && !sameIssuer(issuer, s) {
 			return nil, issuerMismatch(issuer, s)
 		}
 	}
 	for _, m := range []struct {
-		name string
-		dst  *[]string
+		member int
+		dst    *[]string
 	}{
-		{"scopes_supported", &cfg.ScopesSupported},
-		{"response_types_supported", &cfg.ResponseTypesSupported},
-		{"subject_types_supported", &cfg.SubjectTypesSupported},
-		{"code_challenge_methods_supported", &cfg.CodeChallengeMethodsSupported},
-		{"token_endpoint_auth_methods_supported", &cfg.TokenEndpointAuthMethodsSupported},
-		{"id_token_signing_alg_values_supported", &cfg.IDTokenSigningAlgValuesSupported},
+		{dcScopes, &cfg.ScopesSupported},
+		{dcResponseTypes, &cfg.ResponseTypesSupported},
+		{dcSubjectTypes, &cfg.SubjectTypesSupported},
+		{dcCodeChallengeMethods, &cfg.CodeChallengeMethodsSupported},
+		{dcTokenEndpointAuthMethods, &cfg.TokenEndpointAuthMethodsSupported},
+		{dcIDTokenSigningAlgs, &cfg.IDTokenSigningAlgValuesSupported},
 	} {
-		if *m.dst, err = jsonStrings(in[m.name], maxDiscoveryList); err != nil {
-			return nil, fmt.Errorf("%w: %s %v", ErrInvalidDiscovery, m.name, err)
+		if *m.dst, err = jsonStrings(in[m.member], maxDiscoveryList); err != nil {
+			return nil, fmt.Errorf("%w: %s %v", ErrInvalidDiscovery, openIDConfigurationMembers[m.member], err)
 		}
 	}
-	switch string(in["authorization_response_iss_parameter_supported"]) {
+	switch string(in[dcISSParameter]) {
 	case "", "null", "false":
 	case "true":
 		cfg.AuthorizationResponseISSParameterSupported = true

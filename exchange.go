@@ -109,24 +109,23 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	return fields, t0, nil
 }
 
-// tokenResponseMembers are the RFC 6749 §5.1 and §5.2 members read from a
-// token endpoint answer.
+// The RFC 6749 §5.1 and §5.2 members read from a token endpoint answer.
+const (
+	trAccessToken = iota
+	trTokenType
+	trRefreshToken
+	trExpiresIn
+	trIDToken
+	trScope
+	trError
+	trErrorDescription
+	trErrorURI
+)
+
 var tokenResponseMembers = []string{
-	"access_token", "token_type", "refresh_token", "expires_in", "id_token", "scope",
-	"error", "error_description", "error_uri",
-}
-
-// tokenResponseJSON holds the raw value of each member, so that its type
-// can be checked and the tolerated variants handled explicitly.
-type tokenResponseJSON map[string][]byte
-
-func readTokenResponseJSON(data []byte) (tokenResponseJSON, error) {
-	m := make(tokenResponseJSON, 8)
-	err := decodeStrictMembers(data, tokenResponseMembers, func(name string, value []byte) error {
-		m[name] = value
-		return nil
-	})
-	return m, err
+	trAccessToken: "access_token", trTokenType: "token_type", trRefreshToken: "refresh_token",
+	trExpiresIn: "expires_in", trIDToken: "id_token", trScope: "scope",
+	trError: "error", trErrorDescription: "error_description", trErrorURI: "error_uri",
 }
 
 // parseTokenResponse reads a 2xx token response. It never quotes the body
@@ -135,7 +134,7 @@ func parseTokenResponse(data []byte, contentType string, status int) (*TokenResp
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTokenResponse}, args...)...)
 	}
-	in, err := readTokenResponseJSON(data)
+	in, err := decodeStrictMembers(data, tokenResponseMembers)
 	if err != nil {
 		if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 			return nil, invalid("expected JSON, got content type %q (HTTP %d)", sanitizeText(mt, 64), status)
@@ -143,27 +142,27 @@ func parseTokenResponse(data []byte, contentType string, status int) (*TokenResp
 		return nil, invalid("%v", err)
 	}
 	// Some providers answer 200 with an error object (GitHub does).
-	if errCode, _ := jsonString(in["error"]); errCode != "" {
-		desc, _ := jsonString(in["error_description"])
-		uri, _ := jsonString(in["error_uri"])
+	if errCode, _ := jsonString(in[trError]); errCode != "" {
+		desc, _ := jsonString(in[trErrorDescription])
+		uri, _ := jsonString(in[trErrorURI])
 		return nil, newProviderError(errCode, desc, uri, status)
 	}
 	var f TokenResponseFields
 	for _, m := range []struct {
-		name string
-		dst  *string
+		member int
+		dst    *string
 	}{
-		{"access_token", &f.AccessToken},
-		{"token_type", &f.TokenType},
-		{"refresh_token", &f.RefreshToken},
-		{"id_token", &f.IDToken},
-		{"scope", &f.Scope},
+		{trAccessToken, &f.AccessToken},
+		{trTokenType, &f.TokenType},
+		{trRefreshToken, &f.RefreshToken},
+		{trIDToken, &f.IDToken},
+		{trScope, &f.Scope},
 	} {
-		if *m.dst, err = jsonString(in[m.name]); err != nil {
-			return nil, invalid("%s is not a string", m.name)
+		if *m.dst, err = jsonString(in[m.member]); err != nil {
+			return nil, invalid("%s is not a string", tokenResponseMembers[m.member])
 		}
 	}
-	if f.ExpiresIn, err = parseExpiresIn(in["expires_in"]); err != nil {
+	if f.ExpiresIn, err = parseExpiresIn(in[trExpiresIn]); err != nil {
 		return nil, invalid("%v", err)
 	}
 	return &f, nil
@@ -199,13 +198,13 @@ func parseExpiresIn(raw []byte) (int64, error) {
 // read only for the RFC 6749 §5.2 members; it is never quoted, since a
 // proxy's error page or a misbehaving server could echo the request.
 func parseTokenError(status int, data []byte) error {
-	in, err := readTokenResponseJSON(data)
+	in, err := decodeStrictMembers(data, tokenResponseMembers)
 	if err != nil {
 		return newProviderError("", "", "", status)
 	}
-	code, err1 := jsonString(in["error"])
-	desc, err2 := jsonString(in["error_description"])
-	uri, err3 := jsonString(in["error_uri"])
+	code, err1 := jsonString(in[trError])
+	desc, err2 := jsonString(in[trErrorDescription])
+	uri, err3 := jsonString(in[trErrorURI])
 	if err1 != nil || err2 != nil || err3 != nil {
 		return newProviderError("", "", "", status)
 	}

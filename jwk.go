@@ -58,11 +58,26 @@ type JSONWebKeySet struct {
 	skipped int
 }
 
-// jwkMembers are the JWK members read. The private members are read only
-// to refuse a set that carries them.
+// The JWK members read. The private members are read only to refuse a
+// set that carries them.
+const (
+	jwkKty = iota
+	jwkUse
+	jwkKeyOps
+	jwkAlg
+	jwkKid
+	jwkN
+	jwkE
+	jwkCrv
+	jwkX
+	jwkY
+	jwkPrivate // d, p, q, dp, dq, qi, oth, k
+)
+
 var jwkMembers = []string{
-	"kty", "use", "key_ops", "alg", "kid", "n", "e", "crv", "x", "y",
-	"d", "p", "q", "dp", "dq", "qi", "oth", "k",
+	jwkKty: "kty", jwkUse: "use", jwkKeyOps: "key_ops", jwkAlg: "alg", jwkKid: "kid",
+	jwkN: "n", jwkE: "e", jwkCrv: "crv", jwkX: "x", jwkY: "y",
+	jwkPrivate: "d", "p", "q", "dp", "dq", "qi", "oth", "k",
 }
 
 // ParseJSONWebKeySet parses a JWKS document ({"keys": [...]}) strictly: one
@@ -71,14 +86,11 @@ var jwkMembers = []string{
 // publishes it has leaked its signing key. Other unusable keys are skipped;
 // a set with no usable key is an error wrapping ErrNoUsableKey.
 func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
-	var keysRaw []byte
-	err := decodeStrictMembers(data, []string{"keys"}, func(_ string, v []byte) error {
-		keysRaw = v
-		return nil
-	})
+	doc, err := decodeStrictMembers(data, jwksMembers)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
 	}
+	keysRaw := doc[0]
 	if len(keysRaw) == 0 || keysRaw[0] != '[' {
 		return nil, fmt.Errorf("%w: keys is missing or not an array", ErrInvalidJWKS)
 	}
@@ -104,63 +116,61 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 	return set, nil
 }
 
+var jwksMembers = []string{"keys"}
+
 var errPrivateKey = fmt.Errorf("a key holds private key material; the provider must publish public keys only")
 
 // parseJWK reads one key. Any error means the key is skipped, except
 // errPrivateKey.
 func parseJWK(elem []byte) (jsonWebKey, error) {
 	var k jsonWebKey
-	m := make(map[string][]byte, 8)
-	err := decodeStrictMembers(elem, jwkMembers, func(name string, v []byte) error {
-		m[name] = v
-		return nil
-	})
+	m, err := decodeStrictMembers(elem, jwkMembers)
 	if err != nil {
 		return k, err
 	}
-	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
-		if _, ok := m[private]; ok {
+	for i := jwkPrivate; i < len(jwkMembers); i++ {
+		if m[i] != nil {
 			return k, errPrivateKey
 		}
 	}
-	str := func(name string) (string, error) {
-		v, ok := m[name]
-		if !ok {
+	str := func(member int) (string, error) {
+		v := m[member]
+		if v == nil {
 			return "", nil
 		}
 		if v[0] != '"' {
-			return "", fmt.Errorf("%s is not a string", name)
+			return "", fmt.Errorf("%s is not a string", jwkMembers[member])
 		}
 		return jsonString(v)
 	}
-	kty, err := str("kty")
+	kty, err := str(jwkKty)
 	if err != nil {
 		return k, err
 	}
-	if k.kid, err = str("kid"); err != nil || len(k.kid) > maxKIDBytes {
+	if k.kid, err = str(jwkKid); err != nil || len(k.kid) > maxKIDBytes {
 		return k, fmt.Errorf("bad kid")
 	}
-	if k.alg, err = str("alg"); err != nil {
+	if k.alg, err = str(jwkAlg); err != nil {
 		return k, err
 	}
-	if err := checkKeyUse(m["use"], m["key_ops"]); err != nil {
+	if err := checkKeyUse(m[jwkUse], m[jwkKeyOps]); err != nil {
 		return k, err
 	}
 	switch kty {
 	case "RSA":
-		k.rsa, err = parseRSAKey(m["n"], m["e"])
+		k.rsa, err = parseRSAKey(m[jwkN], m[jwkE])
 	case "EC":
-		crv, cerr := str("crv")
+		crv, cerr := str(jwkCrv)
 		if cerr != nil {
 			return k, cerr
 		}
-		k.ec, err = parseECKey(crv, m["x"], m["y"])
+		k.ec, err = parseECKey(crv, m[jwkX], m[jwkY])
 	case "OKP":
-		crv, cerr := str("crv")
+		crv, cerr := str(jwkCrv)
 		if cerr != nil {
 			return k, cerr
 		}
-		k.ed, err = parseEd25519Key(crv, m["x"])
+		k.ed, err = parseEd25519Key(crv, m[jwkX])
 	default:
 		// "oct" keys are secrets, never verification keys; others are
 		// unknown (RFC 7517 §5: ignore).

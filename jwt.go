@@ -79,10 +79,17 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformedJWT}, args...)...)
 }
 
-// jwsHeaderMembers are the header parameters read. jwk, jku, x5u, x5c and
-// x5t are deliberately absent: keys come only from the issuer's key set
-// (CVE-2018-0114), so those parameters are ignored.
-var jwsHeaderMembers = []string{"alg", "kid", "typ", "crit", "b64", "zip", "cty"}
+// The header parameters read. jwk, jku, x5u, x5c and x5t are deliberately
+// absent: keys come only from the issuer's key set (CVE-2018-0114), so
+// those parameters are ignored. The last four are refused when present.
+const (
+	hdrAlg = iota
+	hdrKid
+	hdrTyp
+	hdrUnsupported // crit, b64, zip, cty and beyond
+)
+
+var jwsHeaderMembers = []string{hdrAlg: "alg", hdrKid: "kid", hdrTyp: "typ", hdrUnsupported: "crit", "b64", "zip", "cty"}
 
 // parseCompactJWS checks the compact serialization and the protected
 // header. The length and the dot count are checked before anything is
@@ -145,43 +152,39 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 
 // readHeader applies the header rules of RFC 7515 §4 and RFC 8725.
 func (t *compactJWS) readHeader(header []byte) error {
-	var alg []byte
-	err := decodeStrictMembers(header, jwsHeaderMembers, func(name string, v []byte) error {
-		switch name {
-		case "alg":
-			if s, ok := jsonStringBytes(v); ok {
-				alg = s
-				return nil
-			}
-			return malformed("alg is not a string")
-		case "kid":
-			s, ok := jsonStringBytes(v)
-			if !ok || len(s) == 0 || len(s) > maxKIDBytes {
-				return malformed("kid is not a string of 1-%d bytes", maxKIDBytes)
-			}
-			t.kid = s
-		case "typ":
-			// RFC 8725 §3.11: an ID token is a plain JWT; other types
-			// (at+jwt, logout+jwt...) must not be taken for one.
-			s, ok := jsonStringBytes(v)
-			if !ok || !(strings.EqualFold(string(s), "JWT") || strings.EqualFold(string(s), "application/jwt")) {
-				return malformed("typ is not JWT")
-			}
-		default: // crit, b64, zip, cty
-			return malformed("header parameter %q is not supported", name)
-		}
-		return nil
-	})
+	h, err := decodeStrictMembers(header, jwsHeaderMembers)
 	if err != nil {
-		if errors.Is(err, ErrMalformedJWT) {
-			return err
-		}
 		return malformed("header: %v", err)
 	}
-	if alg == nil {
+	for i := hdrUnsupported; i < len(jwsHeaderMembers); i++ {
+		if h[i] != nil {
+			// RFC 7515 §4.1.11: an extension listed in crit that is not
+			// understood makes the JWS invalid; none is understood here.
+			return malformed("header parameter %q is not supported", jwsHeaderMembers[i])
+		}
+	}
+	if h[hdrKid] != nil {
+		kid, ok := jsonStringBytes(h[hdrKid])
+		if !ok || len(kid) == 0 || len(kid) > maxKIDBytes {
+			return malformed("kid is not a string of 1-%d bytes", maxKIDBytes)
+		}
+		t.kid = kid
+	}
+	if h[hdrTyp] != nil {
+		// RFC 8725 §3.11: an ID token is a plain JWT; other types
+		// (at+jwt, logout+jwt...) must not be taken for one.
+		typ, ok := jsonStringBytes(h[hdrTyp])
+		if !ok || !(strings.EqualFold(string(typ), "JWT") || strings.EqualFold(string(typ), "application/jwt")) {
+			return malformed("typ is not JWT")
+		}
+	}
+	if h[hdrAlg] == nil {
 		return malformed("header has no alg")
 	}
-	var ok bool
+	alg, ok := jsonStringBytes(h[hdrAlg])
+	if !ok {
+		return malformed("alg is not a string")
+	}
 	if t.alg, ok = supportedAlg(alg); !ok {
 		return fmt.Errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
 	}
@@ -264,10 +267,27 @@ func (c *Claims) Unmarshal(v any) error {
 	return nil
 }
 
-// claimMembers are the claims read from an ID-token payload.
+// The claims read from an ID-token payload.
+const (
+	clSub = iota
+	clIss
+	clAud
+	clExp
+	clIat
+	clNbf
+	clNonce
+	clAzp
+	clEmail
+	clEmailVerified
+	clName
+	clPicture
+	clAtHash
+)
+
 var claimMembers = []string{
-	"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "azp",
-	"email", "email_verified", "name", "picture", "at_hash",
+	clSub: "sub", clIss: "iss", clAud: "aud", clExp: "exp", clIat: "iat", clNbf: "nbf",
+	clNonce: "nonce", clAzp: "azp", clEmail: "email", clEmailVerified: "email_verified",
+	clName: "name", clPicture: "picture", clAtHash: "at_hash",
 }
 
 // parseClaims decodes an ID-token payload strictly: one JSON object, no
@@ -277,66 +297,36 @@ var claimMembers = []string{
 // Cognito, older Azure AD). sub, iss, exp and iat are required (OpenID
 // Connect Core §2).
 func parseClaims(payload []byte) (*Claims, error) {
+	m, err := decodeStrictMembers(payload, claimMembers)
+	if err != nil {
+		return nil, malformed("claims: %v", err)
+	}
 	c := &Claims{raw: payload}
-	var exp, iat, nbf []byte
 	// One string holds every escape-free claim value: the claims are
 	// substrings of it instead of one allocation each.
 	text := string(payload)
-	claimString := func(name string, v []byte) (string, error) {
-		if v[0] != '"' {
-			if string(v) == "null" {
-				return "", nil
-			}
-			return "", fmt.Errorf("%s is not a string", name)
+	for _, f := range [...]struct {
+		member int
+		dst    *string
+	}{
+		{clSub, &c.Subject}, {clIss, &c.Issuer}, {clNonce, &c.Nonce}, {clAzp, &c.AuthorizedParty},
+		{clEmail, &c.Email}, {clName, &c.Name}, {clPicture, &c.Picture}, {clAtHash, &c.atHash},
+	} {
+		if *f.dst, err = claimString(payload, text, m[f.member]); err != nil {
+			return nil, malformed("claims: %s is not a string", claimMembers[f.member])
 		}
-		if bytes.IndexByte(v, '\\') < 0 {
-			// v is a subslice of payload, so their capacities give its
-			// offset.
-			at := cap(payload) - cap(v)
-			return text[at+1 : at+len(v)-1], nil
-		}
-		return jsonString(v)
 	}
-	err := decodeStrictMembers(payload, claimMembers, func(name string, v []byte) error {
-		var err error
-		switch name {
-		case "aud":
-			c.Audience, err = parseAudience(v)
-		case "exp":
-			exp = v
-		case "iat":
-			iat = v
-		case "nbf":
-			nbf = v
-		case "email_verified":
-			switch string(v) {
-			case "true", `"true"`:
-				c.EmailVerified = true
-			case "false", `"false"`, "null":
-			default:
-				err = errors.New("email_verified is not a boolean")
-			}
-		case "sub":
-			c.Subject, err = claimString(name, v)
-		case "iss":
-			c.Issuer, err = claimString(name, v)
-		case "nonce":
-			c.Nonce, err = claimString(name, v)
-		case "azp":
-			c.AuthorizedParty, err = claimString(name, v)
-		case "email":
-			c.Email, err = claimString(name, v)
-		case "name":
-			c.Name, err = claimString(name, v)
-		case "picture":
-			c.Picture, err = claimString(name, v)
-		case "at_hash":
-			c.atHash, err = claimString(name, v)
+	if m[clAud] != nil {
+		if c.Audience, err = parseAudience(m[clAud]); err != nil {
+			return nil, malformed("claims: %v", err)
 		}
-		return err
-	})
-	if err != nil {
-		return nil, malformed("claims: %v", err)
+	}
+	switch string(m[clEmailVerified]) {
+	case "true", `"true"`:
+		c.EmailVerified = true
+	case "", "false", `"false"`, "null":
+	default:
+		return nil, malformed("claims: email_verified is not a boolean")
 	}
 	switch {
 	case c.Subject == "":
@@ -344,17 +334,35 @@ func parseClaims(payload []byte) (*Claims, error) {
 	case c.Issuer == "":
 		return nil, malformed("iss claim is missing")
 	}
-	if c.Expiry, err = parseNumericDate("exp", exp, true); err != nil {
+	if c.Expiry, err = parseNumericDate("exp", m[clExp], true); err != nil {
 		return nil, err
 	}
-	if c.IssuedAt, err = parseNumericDate("iat", iat, true); err != nil {
+	if c.IssuedAt, err = parseNumericDate("iat", m[clIat], true); err != nil {
 		return nil, err
 	}
-	if c.NotBefore, err = parseNumericDate("nbf", nbf, false); err != nil {
+	if c.NotBefore, err = parseNumericDate("nbf", m[clNbf], false); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
+
+// claimString reads an optional string claim v, a subslice of payload;
+// text is string(payload). null counts as absent.
+func claimString(payload []byte, text string, v []byte) (string, error) {
+	switch {
+	case v == nil || string(v) == "null":
+		return "", nil
+	case v[0] != '"':
+		return "", errNotString
+	case bytes.IndexByte(v, '\\') >= 0:
+		return jsonString(v)
+	}
+	// v is a subslice of payload, so their capacities give its offset.
+	at := cap(payload) - cap(v)
+	return text[at+1 : at+len(v)-1], nil
+}
+
+var errNotString = errors.New("not a string")
 
 // parseAudience reads aud: a string or an array of strings
 // (CVE-2020-26160 came from handling only one of the two).

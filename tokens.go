@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -195,56 +196,85 @@ var ErrInvalidTokenSet = errors.New("loopauth: invalid stored token set")
 
 // UnmarshalJSON reads the storage format strictly: one object, no duplicate
 // or case-variant members, access_token and token_type required, tokens
-// made of printable ASCII. The ID token's claims are decoded again from its
+// made of printable ASCII, expires_at an integer. The ID token's claims are decoded again from its
 // raw form; stored claims are ignored. The ID token's signature is not
 // checked here: a token set read from storage is only as trustworthy as the
 // storage.
 func (t *TokenSet) UnmarshalJSON(data []byte) error {
-	var in tokenSetJSON
-	if err := decodeStrictJSON(data, &in); err != nil {
+	m, err := decodeStrictMembers(data, tokenSetMembers)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidTokenSet, err)
 	}
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidTokenSet, what) }
-	if !isVSCHAR(in.AccessToken) {
-		return bad("access_token is missing or not printable ASCII")
-	}
-	ts := TokenSet{accessToken: in.AccessToken}
+	var ts TokenSet
+	access, err1 := jsonString(m[tsAccessToken])
+	typ, err2 := jsonString(m[tsTokenType])
+	refresh, err3 := jsonString(m[tsRefreshToken])
 	switch {
-	case in.TokenType == "":
+	case err1 != nil || !isVSCHAR(access):
+		return bad("access_token is missing or not printable ASCII")
+	case err2 != nil || typ == "":
 		return bad("token_type is missing")
-	case strings.EqualFold(in.TokenType, "bearer"):
-		ts.tokenType = "Bearer"
-	default:
+	case !strings.EqualFold(typ, "bearer"):
 		return bad("token_type is not Bearer")
+	case err3 != nil || refresh != "" && !isVSCHAR(refresh):
+		return bad("refresh_token is not printable ASCII")
 	}
-	if in.RefreshToken != nil && *in.RefreshToken != "" {
-		if !isVSCHAR(*in.RefreshToken) {
-			return bad("refresh_token is not printable ASCII")
+	ts.accessToken, ts.tokenType, ts.refreshToken = access, "Bearer", refresh
+	if v := m[tsExpiresAt]; v != nil && string(v) != "null" {
+		sec, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || sec < 0 || sec > maxNumericDate {
+			return bad("expires_at is not a Unix time in seconds")
 		}
-		ts.refreshToken = *in.RefreshToken
+		ts.expiresAt = time.Unix(sec, 0)
 	}
-	if in.ExpiresAt != nil {
-		if *in.ExpiresAt < 0 || *in.ExpiresAt > maxNumericDate {
-			return bad("expires_at is out of range")
-		}
-		ts.expiresAt = time.Unix(*in.ExpiresAt, 0)
+	scopes, err := jsonStrings(m[tsScopes], maxStoredScopes)
+	if err != nil {
+		return bad("scopes is not an array of scope strings")
 	}
-	for _, s := range in.Scopes {
-		if !isNQCHAR(string(s)) {
+	for _, sc := range scopes {
+		if !isNQCHAR(sc) {
 			return bad("a scope contains characters RFC 6749 does not allow")
 		}
+		ts.scopes = append(ts.scopes, Scope(sc))
 	}
-	ts.scopes = in.Scopes
-	if in.OIDC != nil {
-		idt, err := parseIDTokenUnverified(in.OIDC.Raw)
+	if v := m[tsOIDC]; v != nil && string(v) != "null" {
+		o, err := decodeStrictMembers(v, oidcMembers)
 		if err != nil {
+			return bad("oidc is not an object with raw and claims")
+		}
+		raw, err := jsonString(o[0])
+		if err != nil || raw == "" {
+			return bad("oidc.raw is missing")
+		}
+		if ts.idToken, err = parseIDTokenUnverified(raw); err != nil {
 			return fmt.Errorf("%w: oidc.raw: %v", ErrInvalidTokenSet, err)
 		}
-		ts.idToken = idt
 	}
 	*t = ts
 	return nil
 }
+
+// The members of the stored format.
+const (
+	tsAccessToken = iota
+	tsRefreshToken
+	tsExpiresAt
+	tsTokenType
+	tsOIDC
+	tsScopes
+)
+
+var (
+	tokenSetMembers = []string{
+		tsAccessToken: "access_token", tsRefreshToken: "refresh_token", tsExpiresAt: "expires_at",
+		tsTokenType: "token_type", tsOIDC: "oidc", tsScopes: "scopes",
+	}
+	oidcMembers = []string{"raw"} // stored claims are ignored: raw is decoded again
+)
+
+// maxStoredScopes caps the scopes of a stored token set.
+const maxStoredScopes = 256
 
 // RefreshOutcome is the result of RefreshIfExpiring.
 type RefreshOutcome struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -44,66 +43,50 @@ var errJSON = errors.New("invalid JSON")
 // against a verifier. The scanner is hand-written so that checking costs no
 // allocation for ordinary documents.
 func checkStrictJSON(data []byte) error {
-	_, err := scanStrictJSON(data, nil)
+	_, _, err := scanStrictJSON(data, nil)
 	return err
 }
 
-// decodeStrictJSON checks data like checkStrictJSON, requires an object,
-// and decodes it into v, a pointer to a struct. Member names must match the
-// struct's json tags exactly: encoding/json matches case-insensitively
-// (with Unicode folding: "\u212a" is a "k"), so {"Access_Token": ...} would
-// otherwise fill AccessToken. Members that match no field are ignored
-// (RFC 6749 §5.1: unknown names MUST be ignored).
-func decodeStrictJSON(data []byte, v any) error {
-	t := reflect.TypeOf(v).Elem()
-	kind, err := scanStrictJSON(data, func(name, _ []byte) error {
-		if isFoldStable(name) {
-			return nil // no other spelling can fold to a lower-case tag
+// maxMembers is how many names decodeStrictMembers can look for.
+const maxMembers = 20
+
+// members holds the raw JSON values found by decodeStrictMembers, in the
+// order of the names looked for; nil for a member that is absent.
+type members [maxMembers][]byte
+
+// decodeStrictMembers checks data like checkStrictJSON, requires an
+// object, and returns the raw value of each top-level member named in
+// names. A member whose name differs from one of names only in case is an
+// error: encoding/json matches names case-insensitively (with Unicode
+// folding, "\u212a" is a "k"), so a reader downstream could take
+// {"Access_Token": ...} for access_token. Other members are ignored
+// (RFC 6749 §5.1, RFC 7517 §4, Discovery §3: unknown names are ignored).
+// Every document this package reads goes through here; it allocates
+// nothing.
+func decodeStrictMembers(data []byte, names []string) (members, error) {
+	if len(names) > maxMembers {
+		return members{}, fmt.Errorf("%w: too many names", errJSON) // a bug, not input
+	}
+	kind, found, err := scanStrictJSON(data, names)
+	if err == nil && kind != '{' {
+		err = fmt.Errorf("%w: not a JSON object", errJSON)
+	}
+	return found, err
+}
+
+// record keeps the value of a top-level member looked for, and refuses a
+// case variant of one.
+func (s *jsonScanner) record(name, value []byte) error {
+	for i, want := range s.names {
+		if string(name) == want {
+			s.found[i] = value
+			return nil
 		}
-		for i := 0; i < t.NumField(); i++ {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			if err := checkNameCase(name, tag); err != nil {
+		if !isFoldStable(name) {
+			if err := checkNameCase(name, want); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if kind != '{' {
-		return fmt.Errorf("%w: not a JSON object", errJSON)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: %v", errJSON, err)
-	}
-	return nil
-}
-
-// decodeStrictMembers checks data like checkStrictJSON, requires an
-// object, and calls set with the raw value of each top-level member named
-// in names. A member whose name differs from one of names only in case is
-// an error; other members are ignored. It is decodeStrictJSON without
-// reflection, for the documents read on every flow.
-func decodeStrictMembers(data []byte, names []string, set func(name string, value []byte) error) error {
-	kind, err := scanStrictJSON(data, func(name, value []byte) error {
-		for _, want := range names {
-			if string(name) == want {
-				return set(want, value)
-			}
-			if !isFoldStable(name) {
-				if err := checkNameCase(name, want); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if kind != '{' {
-		return fmt.Errorf("%w: not a JSON object", errJSON)
 	}
 	return nil
 }
@@ -150,31 +133,31 @@ type jsonScanner struct {
 	data  []byte
 	pos   int
 	depth int
-	// onTopMember, when set, sees each member of the top-level object: its
-	// name, unescaped, and its raw value.
-	onTopMember func(name, value []byte) error
+	// names and found: see decodeStrictMembers.
+	names []string
+	found members
 }
 
 // scanStrictJSON validates data and returns the first byte of its
 // top-level value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
-func scanStrictJSON(data []byte, onTopMember func(name, value []byte) error) (byte, error) {
+func scanStrictJSON(data []byte, names []string) (byte, members, error) {
 	if !utf8.Valid(data) {
-		return 0, fmt.Errorf("%w: not valid UTF-8", errJSON)
+		return 0, members{}, fmt.Errorf("%w: not valid UTF-8", errJSON)
 	}
-	s := jsonScanner{data: data, onTopMember: onTopMember}
+	s := jsonScanner{data: data, names: names}
 	s.skipSpace()
 	if s.pos == len(data) {
-		return 0, fmt.Errorf("%w: empty document", errJSON)
+		return 0, members{}, fmt.Errorf("%w: empty document", errJSON)
 	}
 	kind := data[s.pos]
 	if err := s.value(); err != nil {
-		return 0, err
+		return 0, members{}, err
 	}
 	s.skipSpace()
 	if s.pos != len(data) {
-		return 0, fmt.Errorf("%w: data after the top-level value at offset %d", errJSON, s.pos)
+		return 0, members{}, fmt.Errorf("%w: data after the top-level value at offset %d", errJSON, s.pos)
 	}
-	return kind, nil
+	return kind, s.found, nil
 }
 
 func (s *jsonScanner) fail(what string) error {
@@ -422,8 +405,8 @@ func (s *jsonScanner) object() error {
 		if err := s.value(); err != nil {
 			return err
 		}
-		if top && s.onTopMember != nil {
-			if err := s.onTopMember(name, s.data[start:s.pos]); err != nil {
+		if top && s.names != nil {
+			if err := s.record(name, s.data[start:s.pos]); err != nil {
 				return err
 			}
 		}

@@ -40,17 +40,26 @@ func TestCheckStrictJSON(t *testing.T) {
 	}
 }
 
-func TestDecodeStrictJSONCase(t *testing.T) {
-	var v struct {
-		AccessToken string `json:"access_token"`
+func TestDecodeStrictMembers(t *testing.T) {
+	names := []string{"access_token", "token_type"}
+	m, err := decodeStrictMembers([]byte(`{"other":{"access_token":1},"access_token":"a","x":[1]}`), names)
+	if err != nil || string(m[0]) != `"a"` || m[1] != nil {
+		t.Errorf("exact names: %v %q %q", err, m[0], m[1])
 	}
-	if err := decodeStrictJSON([]byte(`{"access_token":"a","other":1}`), &v); err != nil || v.AccessToken != "a" {
-		t.Errorf("exact names: %v %q", err, v.AccessToken)
-	}
-	for _, in := range []string{`{"ACCESS_TOKEN":"a"}`, `{"access_token":"a","Access_token":"b"}`, `[]`, `null`} {
-		if err := decodeStrictJSON([]byte(in), &v); err == nil {
+	for _, in := range []string{
+		`{"ACCESS_TOKEN":"a"}`,
+		`{"access_token":"a","Access_token":"b"}`,
+		`{"access_to\u212aen":"a"}`, // Kelvin sign folds to k
+		`{"token_ty\u0070e":"x","token_type":"y"}`,
+		`[]`, `null`, `"s"`,
+	} {
+		if _, err := decodeStrictMembers([]byte(in), names); err == nil {
 			t.Errorf("%s accepted", in)
 		}
+	}
+	doc := []byte(`{"access_token":"a","token_type":"Bearer","expires_in":3600}`)
+	if n := testing.AllocsPerRun(100, func() { decodeStrictMembers(doc, names) }); n != 0 {
+		t.Errorf("decodeStrictMembers allocates %v times", n)
 	}
 }
 

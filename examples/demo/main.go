@@ -1,13 +1,19 @@
-// Demo signs in to a local test provider and refreshes the tokens once:
-// the whole loopauth flow on one machine, with no account to register.
+// Demo signs in to a local OpenID Connect test provider and refreshes the
+// tokens once: the whole loopauth flow on one machine, with no account to
+// register.
 //
 //	go run ./examples/demo        # approve the sign-in in your browser
 //	go run ./examples/demo -auto  # unattended, for CI
 //
-// It starts the in-process provider of package loopauthtest on
-// 127.0.0.1, opens your browser at its consent page, receives the redirect
-// on a loopback port, exchanges the code, and prints what it got. It never
-// prints a token: only facts about it (scopes, expiry, lengths).
+// It starts the in-process provider of package loopauthtest on 127.0.0.1
+// (with a consent page, a named user and RFC 9207 iss parameters), reads
+// its discovery document with FetchOpenIDConfiguration, and builds the
+// client with FromOpenIDConfiguration and
+// WithOpenIDConfigurationJWKSValidator. It then opens your browser at the
+// consent page, receives the redirect on a loopback port, exchanges the
+// code, verifies the ID token (its signature against the provider's JWKS,
+// then its issuer, audience, expiry, nonce and access-token hash) and
+// prints who signed in. It never prints a token: only facts about it.
 //
 // Flags (all optional):
 //
@@ -34,6 +40,7 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/loopauth/loopauth"
 	"github.com/loopauth/loopauth/loopauthtest"
@@ -67,17 +74,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	p, err := loopauthtest.StartProvider(loopauthtest.WithConsentPage())
+	p, err := loopauthtest.StartProvider(
+		loopauthtest.WithConsentPage(),
+		loopauthtest.WithIssParameter(),
+		loopauthtest.WithUser(loopauthtest.User{Subject: "ada-1815", Email: "ada@example.com", Name: "Ada Lovelace"}))
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer p.Close()
 	fmt.Fprintf(stdout, "Starting a local test provider at %s\n", p.Issuer())
 
-	b := loopauth.NewBuilder().
+	// Discovery gives the endpoints, the issuer to expect and the JWKS URL.
+	cfg, err := loopauth.FetchOpenIDConfiguration(ctx, p.Issuer())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "Discovered its configuration; signing keys at %s\n", cfg.JWKSURI)
+
+	b := loopauth.FromOpenIDConfiguration(cfg).
 		ClientID("loopauth-demo").
-		AuthURL(p.AuthURL()).
-		TokenURL(p.TokenURL()).
+		WithOpenIDConfigurationJWKSValidator(cfg).
 		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
 		Stderr(stderr).
 		Timeout(*timeout)
@@ -96,7 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	// The flow returns only a verified ID token: these claims can be trusted.
+	c := ts.IDToken().Claims()
 	fmt.Fprintln(stdout, "\nSigned in.")
+	fmt.Fprintf(stdout, "  subject:       %s\n", clean(c.Subject))
+	fmt.Fprintf(stdout, "  email:         %s (verified: %s)\n", clean(c.Email), yesNo(c.EmailVerified))
+	fmt.Fprintf(stdout, "  name:          %s\n", clean(c.Name))
+	fmt.Fprintf(stdout, "  issuer:        %s\n", clean(c.Issuer))
+	fmt.Fprintln(stdout, "  ID token:      signature verified against the provider's JWKS")
 	printFacts(stdout, ts)
 
 	fmt.Fprintln(stdout, "\nRefreshing once...")
@@ -109,6 +132,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "  rotated:       yes (a new refresh token replaced the old one)")
 	} else {
 		fmt.Fprintln(stdout, "  rotated:       no (the same refresh token stays valid)")
+	}
+	// A refreshed ID token is verified like the first one; it must name the
+	// same user (OpenID Connect Core §12.2).
+	if id := next.IDToken(); id != nil {
+		fmt.Fprintf(stdout, "  new ID token:  yes, verified; same subject: %s\n", yesNo(id.Claims().Subject == c.Subject))
+	} else {
+		fmt.Fprintln(stdout, "  new ID token:  no (the provider sent none)")
 	}
 	return 0
 }
@@ -131,6 +161,17 @@ func printFacts(w io.Writer, ts *loopauth.TokenSet) {
 	fmt.Fprintf(w, "  refresh token: %s\n", yesNo(ts.RefreshToken() != ""))
 	fmt.Fprintf(w, "  token type:    %s\n", ts.TokenType())
 	fmt.Fprintf(w, "  access token:  %d characters (not shown)\n", len(ts.AccessToken()))
+}
+
+// clean makes provider text safe to print on a terminal: claims are
+// verified, but their text is whatever the provider put there.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 func yesNo(b bool) string {

@@ -33,13 +33,20 @@ func TestDemoAuto(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"Starting a local test provider at http://127.0.0.1:",
+		"signing keys at http://127.0.0.1:",
 		"Signed in.",
+		"subject:       ada-1815\n",
+		"email:         ada@example.com (verified: yes)\n",
+		"name:          Ada Lovelace\n",
+		"issuer:        http://127.0.0.1:",
+		"ID token:      signature verified against the provider's JWKS",
 		"Refreshing once...",
-		"scopes:        email offline_access",
+		"scopes:        openid email offline_access",
 		"refresh token: yes",
 		"token type:    Bearer",
 		"access token:  43 characters (not shown)",
 		"rotated:       yes",
+		"new ID token:  yes, verified; same subject: yes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
