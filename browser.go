@@ -34,7 +34,7 @@ func openSystemBrowser(ctx context.Context, authURL string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	cmd.WaitDelay = openerWaitDelay
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s: %w", name, err)
+		return errorf("running %s: %w", name, err)
 	}
 	return nil
 }
@@ -59,17 +59,17 @@ func browserCommand(goos, authURL string) (string, []string) {
 // schemes, and an argument starting with "-" is an option to them.
 func checkOpenableURL(raw string) error {
 	if len(raw) > maxAuthURLBytes {
-		return fmt.Errorf("%w: longer than %d bytes", ErrUnsafeURL, maxAuthURLBytes)
+		return errorf("%w: longer than %d bytes", ErrUnsafeURL, maxAuthURLBytes)
 	}
 	if !isVSCHAR(raw) || strings.ContainsAny(raw, " \"'`\\<>^{}|") {
-		return fmt.Errorf("%w: it contains spaces, quotes, control or non-ASCII characters", ErrUnsafeURL)
+		return errorf("%w: it contains spaces, quotes, control or non-ASCII characters", ErrUnsafeURL)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("%w: not an absolute URL with a host", ErrUnsafeURL)
+		return errorf("%w: not an absolute URL with a host", ErrUnsafeURL)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: it carries user information", ErrUnsafeURL)
+		return errorf("%w: it carries user information", ErrUnsafeURL)
 	}
 	switch u.Scheme {
 	case "https":
@@ -78,9 +78,9 @@ func checkOpenableURL(raw string) error {
 		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
 			return nil
 		}
-		return fmt.Errorf("%w: http is only opened for loopback addresses", ErrUnsafeURL)
+		return errorf("%w: http is only opened for loopback addresses", ErrUnsafeURL)
 	}
-	return fmt.Errorf("%w: scheme %q is not http or https", ErrUnsafeURL, u.Scheme)
+	return errorf("%w: scheme %q is not http or https", ErrUnsafeURL, u.Scheme)
 }
 
 // printAuthURL tells the user to open the URL themselves. The URL was

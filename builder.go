@@ -3,7 +3,6 @@ package loopauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -68,6 +67,7 @@ type settings struct {
 	validator     JWKSValidator
 	noValidation  bool
 	jwksURI       string   // WithOpenIDConfigurationJWKSValidator: validator made by Build
+	jwksIssuer    string   // the issuer of that configuration
 	jwksAlgs      []string // the provider's algorithms, within supportedAlgs
 	jwksAlgsErr   error
 	configMissing string // a method that was given a nil configuration
@@ -86,7 +86,8 @@ func (b *CLITokenClientBuilder) ClientID(id string) *CLITokenClientBuilder {
 // ClientSecret sets a client secret, sent in the token request body
 // (client_secret_post). Without it the client is public and relies on PKCE
 // alone, which is what RFC 8252 expects of native apps: a secret shipped
-// inside a CLI is not confidential, but it is still never logged.
+// inside a CLI is not confidential, but it is still never logged. An empty
+// secret means none.
 func (b *CLITokenClientBuilder) ClientSecret(secret string) *CLITokenClientBuilder {
 	b.clientSecret = secret
 	return b
@@ -107,16 +108,17 @@ func (b *CLITokenClientBuilder) TokenURL(rawURL string) *CLITokenClientBuilder {
 }
 
 // AddScopes adds scopes to request. They accumulate, duplicates are
-// dropped, and they are sent in a stable order (see Scope). The "openid"
-// scope cannot be added here: it switches on ID-token verification, which
-// has its own builder methods.
+// dropped, and they are sent in a stable order (see Scope). "openid" is
+// requested with WithOpenIDScope, which also verifies the ID token; here it
+// is an error outside OpenID mode, and ignored in it.
 func (b *CLITokenClientBuilder) AddScopes(scopes ...Scope) *CLITokenClientBuilder {
 	b.scopes = append(b.scopes, scopes...)
 	return b
 }
 
 // PortHint asks for a callback port, falling back to a random free port
-// when it is busy. The last of PortHint and RequirePort wins.
+// when it is busy; 0 means any port. The last of PortHint and RequirePort
+// wins.
 func (b *CLITokenClientBuilder) PortHint(port int) *CLITokenClientBuilder {
 	b.port, b.portRequired = port, false
 	return b
@@ -256,7 +258,7 @@ func (b *CLITokenClientBuilder) WithOpenIDConfigurationJWKSValidator(cfg *OpenID
 		return b
 	}
 	b.validator = nil
-	b.jwksURI = cfg.JWKSURI
+	b.jwksURI, b.jwksIssuer = cfg.JWKSURI, cfg.Issuer
 	b.jwksAlgs, b.jwksAlgsErr = cfg.signingAlgs()
 	return b
 }
@@ -302,7 +304,7 @@ func (b *CLITokenClientBuilder) WithoutJWKSValidation() *CLITokenClientBuilder {
 func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+		errs = append(errs, errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
 
 	switch {
@@ -322,7 +324,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if err != nil {
 		bad("TokenURL: %v", err)
 	}
-	scopes, err := normalizeScopes(b.scopes)
+	scopes, err := normalizeScopes(b.scopes, b.openID)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -339,6 +341,12 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if b.jwksURI != "" && b.jwksAlgsErr != nil {
 		bad("WithOpenIDConfigurationJWKSValidator: %v", b.jwksAlgsErr)
+	}
+	if b.jwksURI != "" && b.issuer != "" && b.jwksIssuer != b.issuer {
+		// Keys of one provider must never verify tokens of another
+		// (RFC 8725 §3.8).
+		bad("WithOpenIDConfigurationJWKSValidator was given the configuration of issuer %q, but the expected issuer is %q: pass the same configuration as to FromOpenIDConfiguration",
+			sanitizeText(b.jwksIssuer, 256), sanitizeText(b.issuer, 256))
 	}
 	if b.issuer != "" {
 		if u, err := parseEndpoint(b.issuer); err != nil || u.RawQuery != "" {
@@ -401,11 +409,11 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid URL: %v", errors.Unwrap(err))
+		return nil, errorf("not a valid URL: %v", errors.Unwrap(err))
 	}
 	switch {
 	case !u.IsAbs() || u.Host == "" || u.Opaque != "":
-		return nil, fmt.Errorf("%q is not an absolute URL with a host", raw)
+		return nil, errorf("%q is not an absolute URL with a host", raw)
 	case u.User != nil:
 		return nil, errors.New("user information in the URL is not allowed")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
@@ -413,7 +421,7 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
 	default:
-		return nil, fmt.Errorf("scheme %q is not allowed: use https (http only for a loopback host)", u.Scheme)
+		return nil, errorf("scheme %q is not allowed: use https (http only for a loopback host)", u.Scheme)
 	}
 	return u, nil
 }
@@ -428,16 +436,20 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// normalizeScopes validates scopes, drops duplicates and sorts them.
-func normalizeScopes(in []Scope) ([]Scope, error) {
+// normalizeScopes validates scopes, drops duplicates and sorts them. In
+// OpenID mode a requested "openid" is dropped (the flow adds it);
+// otherwise it is an error, so that it cannot go out without the ID-token
+// checks it calls for (the Rust crate's auth example sent it that way).
+func normalizeScopes(in []Scope, openID bool) ([]Scope, error) {
 	var errs []error
 	out := make([]Scope, 0, len(in))
 	for _, s := range in {
 		switch {
+		case s == ScopeOpenID && openID:
 		case s == ScopeOpenID:
-			errs = append(errs, fmt.Errorf("%w: the %q scope cannot be added with AddScopes: it switches on ID-token verification, which needs its own setup", ErrInvalidConfig, ScopeOpenID))
+			errs = append(errs, errorf("%w: the %q scope cannot be added with AddScopes: call WithOpenIDScope (or start from FromOpenIDConfiguration), which also verifies the ID token", ErrInvalidConfig, ScopeOpenID))
 		case !isNQCHAR(string(s)):
-			errs = append(errs, fmt.Errorf("%w: scope %q contains characters RFC 6749 does not allow (space, quote, backslash, control or non-ASCII): check AddScopes", ErrInvalidConfig, sanitizeText(string(s), 64)))
+			errs = append(errs, errorf("%w: scope %q contains characters RFC 6749 does not allow (space, quote, backslash, control or non-ASCII): check AddScopes", ErrInvalidConfig, sanitizeText(string(s), 64)))
 		case !slices.Contains(out, s):
 			out = append(out, s)
 		}

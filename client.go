@@ -144,10 +144,10 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 		return nil, flowContextError(ctx.Err(), srv, c.timeout)
 	case <-srv.tooMany:
 		return nil, errors.Join(
-			fmt.Errorf("%w: gave up after %d requests that could not be the provider's redirect", ErrTooManyInvalidCallbacks, maxInvalidCallbacks),
+			errorf("%w: gave up after %d requests that could not be the provider's redirect", ErrTooManyInvalidCallbacks, maxInvalidCallbacks),
 			stateMismatchError(srv))
 	case err := <-srv.serveErr:
-		return nil, fmt.Errorf("loopauth: the loopback callback server failed: %w", err)
+		return nil, errorf("loopauth: the loopback callback server failed: %w", err)
 	}
 
 	srv.stopAccepting()
@@ -182,9 +182,9 @@ func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
 	case c.issuer == "":
 		return nil
 	case iss == "" && c.issRequired:
-		return fmt.Errorf("%w: the provider sends the iss parameter (RFC 9207), but this callback has none", ErrInvalidIssuer)
+		return errorf("%w: the provider sends the iss parameter (RFC 9207), but this callback has none", ErrInvalidIssuer)
 	case iss != "" && iss != c.issuer:
-		return fmt.Errorf("%w: the callback came from issuer %q, not %q (possible mix-up attack)", ErrInvalidIssuer, sanitizeText(iss, 256), c.issuer)
+		return errorf("%w: the callback came from issuer %q, not %q (possible mix-up attack)", ErrInvalidIssuer, sanitizeText(iss, 256), c.issuer)
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
 func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, nonce string, prev *IDToken) (*IDToken, error) {
 	tok, err := parseCompactJWS(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
 	switch v := c.validator.(type) {
 	case nil: // WithoutJWKSValidation: claims only
@@ -207,11 +207,11 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 		err = v.Validate(ctx, raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
 	claims, err := parseClaims(tok.payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidIDToken, err)
+		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
 	checks := idTokenChecks{clientID: c.clientID, issuer: c.issuer, nonce: nonce, accessToken: accessToken, now: c.now()}
 	if err := checks.check(claims, tok.alg); err != nil {
@@ -251,7 +251,7 @@ func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-cha
 // reported too, as they may be an attack or a stale tab.
 func flowContextError(ctxErr error, srv *callbackServer, timeout time.Duration) error {
 	if errors.Is(ctxErr, context.Canceled) {
-		return errors.Join(fmt.Errorf("loopauth: authorization flow canceled: %w", ctxErr), stateMismatchError(srv))
+		return errors.Join(errorf("loopauth: authorization flow canceled: %w", ctxErr), stateMismatchError(srv))
 	}
 	if ctxErr != nil {
 		timeout = 0 // the caller's deadline, not ours: its length is unknown
@@ -279,7 +279,7 @@ func stateMismatchError(srv *callbackServer) error {
 		return nil
 	}
 	if n := srv.stateMismatches(); n > 0 {
-		return fmt.Errorf("%w: %d callback request(s) with a wrong or missing state were ignored", ErrStateMismatch, n)
+		return errorf("%w: %d callback request(s) with a wrong or missing state were ignored", ErrStateMismatch, n)
 	}
 	return nil
 }
@@ -322,6 +322,14 @@ func (c *CLITokenClient) renderError(ctx context.Context, err error, redirectURI
 // the provider does not return a new refresh token, the one passed in is
 // kept in the result. An empty refreshToken gives ErrNoRefreshToken without
 // a request.
+//
+// Refresh knows nothing of the token set the refresh token came from: in
+// OpenID mode a returned ID token is verified, but not compared with the
+// previous one, and when none is returned the result has none. Prefer
+// RefreshIfExpiring with the previous set, which keeps its scopes and ID
+// token and checks that a new ID token names the same user (OpenID
+// Connect Core §12.2); a threshold longer than the token's lifetime forces
+// the refresh.
 func (c *CLITokenClient) Refresh(ctx context.Context, refreshToken string) (*TokenSet, error) {
 	return c.refresh(ctx, refreshToken, nil)
 }

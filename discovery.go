@@ -3,7 +3,6 @@ package loopauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -99,15 +98,17 @@ func FetchOpenIDConfiguration(ctx context.Context, issuerURL string) (*OpenIDCon
 // the original's was.
 func fetchOpenIDConfiguration(ctx context.Context, client *http.Client, issuerURL string) (*OpenIDConfiguration, error) {
 	if err := checkIssuer(issuerURL); err != nil {
-		return nil, fmt.Errorf("%w: issuer URL: %s: pass the issuer exactly as the provider documents it, such as https://accounts.google.com",
-			ErrInvalidDiscovery, sanitizeText(err.Error(), maxDiscoveryQuote))
+		// A bad issuer is the caller's input, not the network's: it also
+		// matches ErrInvalidConfig.
+		return nil, errorf("%w: %w: issuer URL: %s: pass the issuer exactly as the provider documents it, such as https://accounts.google.com",
+			ErrInvalidDiscovery, ErrInvalidConfig, sanitizeText(err.Error(), maxDiscoveryQuote))
 	}
 	// The configured string, not a parsed and re-serialised URL, is both
 	// the prefix of the well-known URL and the value compared below.
 	where := strings.TrimSuffix(issuerURL, "/") + wellKnownOpenIDPath
 	data, _, err := getJSON(ctx, metadataHTTPClientFrom(client), where, maxDiscoveryBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetching the provider configuration: %w: check the issuer URL", ErrInvalidDiscovery, err)
+		return nil, errorf("%w: fetching the provider configuration: %w: check the issuer URL", ErrInvalidDiscovery, err)
 	}
 	return parseOpenIDConfiguration(data, issuerURL)
 }
@@ -154,7 +155,7 @@ func issuerMismatch(want, got string) error {
 	case strings.EqualFold(want, got):
 		hint = "they differ in letter case, which is significant"
 	}
-	return fmt.Errorf("%w: %w: expected %q, the document says %q: %s", ErrInvalidDiscovery, ErrInvalidIssuer,
+	return errorf("%w: %w: expected %q, the document says %q: %s", ErrInvalidDiscovery, ErrInvalidIssuer,
 		sanitizeText(want, maxDiscoveryQuote), sanitizeText(got, maxDiscoveryQuote), hint)
 }
 
@@ -190,7 +191,7 @@ var openIDConfigurationMembers = []string{
 func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration, error) {
 	in, err := decodeStrictMembers(data, openIDConfigurationMembers)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidDiscovery, err)
+		return nil, errorf("%w: %v", ErrInvalidDiscovery, err)
 	}
 	var cfg OpenIDConfiguration
 	// The issuer first: a document for another issuer is the wrong
@@ -209,12 +210,12 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 		s, err := jsonString(in[m.member])
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%w: %s is not a JSON string", ErrInvalidDiscovery, name)
+			return nil, errorf("%w: %s is not a JSON string", ErrInvalidDiscovery, name)
 		case s == "":
-			return nil, fmt.Errorf("%w: %s is missing or empty: check that the issuer URL is that of an OpenID provider", ErrInvalidDiscovery, name)
+			return nil, errorf("%w: %s is missing or empty: check that the issuer URL is that of an OpenID provider", ErrInvalidDiscovery, name)
 		}
 		if err := m.check(s); err != nil {
-			return nil, fmt.Errorf("%w: %s: %s", ErrInvalidDiscovery, name, sanitizeText(err.Error(), maxDiscoveryQuote))
+			return nil, errorf("%w: %s: %s", ErrInvalidDiscovery, name, sanitizeText(err.Error(), maxDiscoveryQuote))
 		}
 		*m.dst = s
 		if m.member == dcIssuer && !sameIssuer(issuer, s) {
@@ -233,7 +234,7 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 		{dcIDTokenSigningAlgs, &cfg.IDTokenSigningAlgValuesSupported},
 	} {
 		if *m.dst, err = jsonStrings(in[m.member], maxDiscoveryList); err != nil {
-			return nil, fmt.Errorf("%w: %s %v", ErrInvalidDiscovery, openIDConfigurationMembers[m.member], err)
+			return nil, errorf("%w: %s %v", ErrInvalidDiscovery, openIDConfigurationMembers[m.member], err)
 		}
 	}
 	switch string(in[dcISSParameter]) {
@@ -243,7 +244,7 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 	default:
 		// The string "true" is refused, not guessed at: it decides whether
 		// a missing iss in the callback is an attack (RFC 9207 §2.4).
-		return nil, fmt.Errorf("%w: authorization_response_iss_parameter_supported is not a JSON boolean", ErrInvalidDiscovery)
+		return nil, errorf("%w: authorization_response_iss_parameter_supported is not a JSON boolean", ErrInvalidDiscovery)
 	}
 	return &cfg, nil
 }
@@ -262,7 +263,7 @@ func checkEndpoint(raw string) error {
 // requires it) leaves the allowlist as it is.
 func (c *OpenIDConfiguration) signingAlgs() ([]string, error) {
 	if c == nil {
-		return nil, fmt.Errorf("%w: no provider configuration", ErrInvalidDiscovery)
+		return nil, errorf("%w: no provider configuration", ErrInvalidDiscovery)
 	}
 	advertised := c.IDTokenSigningAlgValuesSupported
 	if advertised == nil {
@@ -275,7 +276,7 @@ func (c *OpenIDConfiguration) signingAlgs() ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: id_token_signing_alg_values_supported [%s] names no algorithm this package verifies (%s): ID tokens from this provider cannot be verified",
+		return nil, errorf("%w: id_token_signing_alg_values_supported [%s] names no algorithm this package verifies (%s): ID tokens from this provider cannot be verified",
 			ErrInvalidDiscovery, sanitizeText(strings.Join(advertised, " "), maxDiscoveryQuote), strings.Join(supportedAlgs, ", "))
 	}
 	return out, nil

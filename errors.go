@@ -207,3 +207,26 @@ func newProviderError(code, description, uri string, status int) *ProviderError 
 func isNQSCHAR(s string) bool {
 	return isVSCHAR(s) && !strings.ContainsAny(s, "\"\\")
 }
+
+// errorf is fmt.Errorf that names the package once: the errors it wraps
+// start with "loopauth: " too, and "loopauth: invalid ID token: loopauth:
+// ID token has expired" helps nobody. Wrapped errors still match with
+// errors.Is and errors.As.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, errPrefix); ok && strings.Contains(rest, errPrefix) {
+		msg = errPrefix + strings.ReplaceAll(rest, errPrefix, "")
+	}
+	return &prefixedError{msg: msg, err: err}
+}
+
+const errPrefix = "loopauth: "
+
+type prefixedError struct {
+	msg string
+	err error
+}
+
+func (e *prefixedError) Error() string { return e.msg }
+func (e *prefixedError) Unwrap() error { return e.err }

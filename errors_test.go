@@ -73,11 +73,29 @@ func TestScopes(t *testing.T) {
 	if ScopeOpenID != "openid" || ScopeEmail != "email" || ScopeProfile != "profile" || ScopeOfflineAccess != "offline_access" {
 		t.Error("well-known scope strings changed")
 	}
-	got, err := normalizeScopes([]Scope{"read:user", ScopeOfflineAccess, "admin", ScopeEmail, ScopeProfile, "admin"})
+	got, err := normalizeScopes([]Scope{"read:user", ScopeOfflineAccess, "admin", ScopeEmail, ScopeProfile, "admin"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := joinScopes(got); s != "email profile offline_access admin read:user" {
 		t.Errorf("order = %q", s)
+	}
+}
+
+// TestErrorPrefixOnce: composed errors name the package once and still
+// match every sentinel they wrap.
+func TestErrorPrefixOnce(t *testing.T) {
+	errs := []error{
+		invalidIDToken(ErrIDTokenExpired, "expired"),
+		errorf("%w: %w", ErrInvalidIDToken, errorf("%w: no key has kid %q", ErrNoUsableKey, "k")),
+		errorf("%w: %w: x", ErrInvalidJWKS, ErrNoUsableKey),
+	}
+	for _, err := range errs {
+		if n := strings.Count(err.Error(), "loopauth: "); n != 1 {
+			t.Errorf("%q names the package %d times", err, n)
+		}
+	}
+	if !errors.Is(errs[0], ErrIDTokenExpired) || !errors.Is(errs[0], ErrInvalidIDToken) || !errors.Is(errs[1], ErrNoUsableKey) {
+		t.Error("sentinels lost")
 	}
 }

@@ -81,7 +81,7 @@ func formBody(pairs ...string) string {
 func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResponseFields, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL.String(), strings.NewReader(body))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("loopauth: building the token request: %w", err)
+		return nil, time.Time{}, errorf("loopauth: building the token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -92,12 +92,12 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	if err != nil {
 		// *url.Error names the token URL, which holds no secret; the body
 		// (code, verifier, refresh token) is never part of the error.
-		return nil, t0, fmt.Errorf("loopauth: token request failed: %w", err)
+		return nil, t0, errorf("loopauth: token request failed: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := readCapped(resp.Body, maxTokenResponseBytes)
 	if err != nil {
-		return nil, t0, fmt.Errorf("loopauth: reading the token response (HTTP %d): %w", resp.StatusCode, err)
+		return nil, t0, errorf("loopauth: reading the token response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, t0, parseTokenError(resp.StatusCode, data)
@@ -132,7 +132,7 @@ var tokenResponseMembers = []string{
 // in an error: a body that fails to parse may still hold a token.
 func parseTokenResponse(data []byte, contentType string, status int) (*TokenResponseFields, error) {
 	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTokenResponse}, args...)...)
+		return errorf("%w: "+format, append([]any{ErrInvalidTokenResponse}, args...)...)
 	}
 	in, err := decodeStrictMembers(data, tokenResponseMembers)
 	if err != nil {
@@ -215,7 +215,7 @@ func parseTokenError(status int, data []byte) error {
 // prev, when known, supplies what a refresh response may omit: the refresh
 // token (RFC 6749 §6) and the granted scopes.
 func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev *TokenSet) (*TokenSet, error) {
-	invalid := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidTokenResponse, what) }
+	invalid := func(what string) error { return errorf("%w: %s", ErrInvalidTokenResponse, what) }
 	if f.AccessToken == "" {
 		return nil, invalid("access_token is missing")
 	}
@@ -229,7 +229,7 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 	// "bearer". An absent token_type is taken as Bearer, as the Rust crate
 	// does, since some providers omit it.
 	if f.TokenType != "" && !strings.EqualFold(f.TokenType, "bearer") {
-		return nil, fmt.Errorf("%w: %q (only Bearer tokens can be used)", ErrUnsupportedTokenType, sanitizeText(f.TokenType, 32))
+		return nil, errorf("%w: %q (only Bearer tokens can be used)", ErrUnsupportedTokenType, sanitizeText(f.TokenType, 32))
 	}
 	switch {
 	case f.RefreshToken != "":
@@ -300,7 +300,7 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		return nil, ErrNoRefreshToken
 	}
 	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
-		return nil, fmt.Errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
+		return nil, errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
 	}
 	body := formBody(
 		"grant_type", "refresh_token",
@@ -357,7 +357,7 @@ func metadataHTTPClientFrom(c *http.Client) *http.Client {
 // compared with the configured one.
 func checkMetadataRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxMetadataRedirects {
-		return fmt.Errorf("refusing redirect %d: at most %d are followed", len(via), maxMetadataRedirects)
+		return errorf("refusing redirect %d: at most %d are followed", len(via), maxMetadataRedirects)
 	}
 	from, to := via[len(via)-1].URL, req.URL // net/http passes at least the first request
 	switch {
@@ -366,7 +366,7 @@ func checkMetadataRedirect(req *http.Request, via []*http.Request) error {
 	case from.Scheme == "https" && to.Scheme == "https":
 	case from.Scheme == "http" && to.Scheme == "http" && isLoopbackHost(from.Hostname()) && isLoopbackHost(to.Hostname()):
 	default:
-		return fmt.Errorf("refusing a redirect from %s to %s: only https to https is followed (http only between loopback hosts)",
+		return errorf("refusing a redirect from %s to %s: only https to https is followed (http only between loopback hosts)",
 			from.Scheme, sanitizeText(to.Scheme, 16))
 	}
 	return nil
@@ -380,7 +380,7 @@ func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int6
 	shown := sanitizeText(rawURL, maxQuotedURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building the request for %s: %w", shown, boundedError{err})
+		return nil, nil, errorf("building the request for %s: %w", shown, boundedError{err})
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
@@ -389,14 +389,14 @@ func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int6
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("%s answered HTTP %d, expected 200", shown, resp.StatusCode)
+		return nil, nil, errorf("%s answered HTTP %d, expected 200", shown, resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); !isJSONMediaType(ct) {
-		return nil, nil, fmt.Errorf("%s answered with content type %q, expected application/json", shown, sanitizeText(ct, 64))
+		return nil, nil, errorf("%s answered with content type %q, expected application/json", shown, sanitizeText(ct, 64))
 	}
 	data, err := readCapped(resp.Body, limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", shown, boundedError{err})
+		return nil, nil, errorf("reading %s: %w", shown, boundedError{err})
 	}
 	return data, resp.Header, nil
 }

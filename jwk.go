@@ -88,11 +88,11 @@ var jwkMembers = []string{
 func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 	doc, err := decodeStrictMembers(data, jwksMembers)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
+		return nil, errorf("%w: %v", ErrInvalidJWKS, err)
 	}
 	keysRaw := doc[0]
 	if len(keysRaw) == 0 || keysRaw[0] != '[' {
-		return nil, fmt.Errorf("%w: keys is missing or not an array", ErrInvalidJWKS)
+		return nil, errorf("%w: keys is missing or not an array", ErrInvalidJWKS)
 	}
 	set := &JSONWebKeySet{}
 	err = forEachJSONElement(keysRaw, maxJWKSKeys, func(elem []byte) error {
@@ -108,17 +108,17 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
+		return nil, errorf("%w: %v", ErrInvalidJWKS, err)
 	}
 	if len(set.keys) == 0 {
-		return nil, fmt.Errorf("%w: %w: none of the %d keys can verify signatures", ErrInvalidJWKS, ErrNoUsableKey, set.skipped)
+		return nil, errorf("%w: %w: none of the %d keys can verify signatures", ErrInvalidJWKS, ErrNoUsableKey, set.skipped)
 	}
 	return set, nil
 }
 
 var jwksMembers = []string{"keys"}
 
-var errPrivateKey = fmt.Errorf("a key holds private key material; the provider must publish public keys only")
+var errPrivateKey = errorf("a key holds private key material; the provider must publish public keys only")
 
 // parseJWK reads one key. Any error means the key is skipped, except
 // errPrivateKey.
@@ -139,7 +139,7 @@ func parseJWK(elem []byte) (jsonWebKey, error) {
 			return "", nil
 		}
 		if v[0] != '"' {
-			return "", fmt.Errorf("%s is not a string", jwkMembers[member])
+			return "", errorf("%s is not a string", jwkMembers[member])
 		}
 		return jsonString(v)
 	}
@@ -148,7 +148,7 @@ func parseJWK(elem []byte) (jsonWebKey, error) {
 		return k, err
 	}
 	if k.kid, err = str(jwkKid); err != nil || len(k.kid) > maxKIDBytes {
-		return k, fmt.Errorf("bad kid")
+		return k, errorf("bad kid")
 	}
 	if k.alg, err = str(jwkAlg); err != nil {
 		return k, err
@@ -174,13 +174,13 @@ func parseJWK(elem []byte) (jsonWebKey, error) {
 	default:
 		// "oct" keys are secrets, never verification keys; others are
 		// unknown (RFC 7517 §5: ignore).
-		return k, fmt.Errorf("kty %q is not supported", sanitizeText(kty, 16))
+		return k, errorf("kty %q is not supported", sanitizeText(kty, 16))
 	}
 	if err != nil {
 		return k, err
 	}
 	if k.alg != "" && !k.fits(k.alg) {
-		return k, fmt.Errorf("alg %q does not fit the key", sanitizeText(k.alg, 16))
+		return k, errorf("alg %q does not fit the key", sanitizeText(k.alg, 16))
 	}
 	return k, nil
 }
@@ -190,7 +190,7 @@ func parseJWK(elem []byte) (jsonWebKey, error) {
 func checkKeyUse(use, ops []byte) error {
 	if use != nil {
 		if u, err := jsonString(use); err != nil || u != "sig" {
-			return fmt.Errorf("use is not sig")
+			return errorf("use is not sig")
 		}
 	}
 	if ops != nil {
@@ -200,7 +200,7 @@ func checkKeyUse(use, ops []byte) error {
 			verify = verify || op == "verify"
 		}
 		if err != nil || !verify {
-			return fmt.Errorf("key_ops does not allow verify")
+			return errorf("key_ops does not allow verify")
 		}
 	}
 	return nil
@@ -211,11 +211,11 @@ func checkKeyUse(use, ops []byte) error {
 func decodeUInt(v []byte) ([]byte, error) {
 	s, ok := jsonStringBytes(v)
 	if !ok || len(s) == 0 || !isBase64URL(string(s)) {
-		return nil, fmt.Errorf("not a base64url string")
+		return nil, errorf("not a base64url string")
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
 	if err != nil || len(b) == 0 || b[0] == 0 {
-		return nil, fmt.Errorf("not a minimal base64url integer")
+		return nil, errorf("not a minimal base64url integer")
 	}
 	return b, nil
 }
@@ -223,11 +223,11 @@ func decodeUInt(v []byte) ([]byte, error) {
 func parseRSAKey(nRaw, eRaw []byte) (*rsa.PublicKey, error) {
 	nb, err := decodeUInt(nRaw)
 	if err != nil {
-		return nil, fmt.Errorf("n: %v", err)
+		return nil, errorf("n: %v", err)
 	}
 	eb, err := decodeUInt(eRaw)
 	if err != nil || len(eb) > 4 {
-		return nil, fmt.Errorf("e is not a small integer")
+		return nil, errorf("e is not a small integer")
 	}
 	n := new(big.Int).SetBytes(nb)
 	var e int64
@@ -236,11 +236,11 @@ func parseRSAKey(nRaw, eRaw []byte) (*rsa.PublicKey, error) {
 	}
 	switch {
 	case n.BitLen() < minRSABits || n.BitLen() > maxRSABits:
-		return nil, fmt.Errorf("RSA key of %d bits is outside %d-%d", n.BitLen(), minRSABits, maxRSABits)
+		return nil, errorf("RSA key of %d bits is outside %d-%d", n.BitLen(), minRSABits, maxRSABits)
 	case n.Bit(0) == 0:
-		return nil, fmt.Errorf("RSA modulus is even")
+		return nil, errorf("RSA modulus is even")
 	case e < minRSAExponent || e > maxRSAExponent || e%2 == 0:
-		return nil, fmt.Errorf("RSA exponent is out of range")
+		return nil, errorf("RSA exponent is out of range")
 	}
 	return &rsa.PublicKey{N: n, E: int(e)}, nil
 }
@@ -264,28 +264,28 @@ func ecCurve(crv string) (elliptic.Curve, ecdh.Curve, int) {
 func parseECKey(crv string, xRaw, yRaw []byte) (*ecdsa.PublicKey, error) {
 	curve, ecdhCurve, size := ecCurve(crv)
 	if curve == nil {
-		return nil, fmt.Errorf("crv %q is not supported", sanitizeText(crv, 16))
+		return nil, errorf("crv %q is not supported", sanitizeText(crv, 16))
 	}
 	x, err1 := decodeFixed(xRaw, size)
 	y, err2 := decodeFixed(yRaw, size)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("coordinates are not %d bytes of base64url", size)
+		return nil, errorf("coordinates are not %d bytes of base64url", size)
 	}
 	point := make([]byte, 0, 1+2*size)
 	point = append(append(append(point, 4), x...), y...)
 	if _, err := ecdhCurve.NewPublicKey(point); err != nil {
-		return nil, fmt.Errorf("the point is not on %s", crv)
+		return nil, errorf("the point is not on %s", crv)
 	}
 	return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
 }
 
 func parseEd25519Key(crv string, xRaw []byte) (ed25519.PublicKey, error) {
 	if crv != "Ed25519" {
-		return nil, fmt.Errorf("crv %q is not supported", sanitizeText(crv, 16))
+		return nil, errorf("crv %q is not supported", sanitizeText(crv, 16))
 	}
 	x, err := decodeFixed(xRaw, ed25519.PublicKeySize)
 	if err != nil {
-		return nil, fmt.Errorf("x is not %d bytes of base64url", ed25519.PublicKeySize)
+		return nil, errorf("x is not %d bytes of base64url", ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(x), nil
 }
@@ -294,11 +294,11 @@ func parseEd25519Key(crv string, xRaw []byte) (ed25519.PublicKey, error) {
 func decodeFixed(v []byte, size int) ([]byte, error) {
 	s, ok := jsonStringBytes(v)
 	if !ok || !isBase64URL(string(s)) {
-		return nil, fmt.Errorf("not a base64url string")
+		return nil, errorf("not a base64url string")
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
 	if err != nil || len(b) != size {
-		return nil, fmt.Errorf("not %d bytes", size)
+		return nil, errorf("not %d bytes", size)
 	}
 	return b, nil
 }
@@ -348,16 +348,16 @@ func (s *JSONWebKeySet) verify(tok *compactJWS) error {
 		for i := range s.keys {
 			if s.keys[i].kid == string(tok.kid) {
 				if match != nil {
-					return fmt.Errorf("%w: several keys have kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
+					return errorf("%w: several keys have kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
 				}
 				match = &s.keys[i]
 			}
 		}
 		switch {
 		case match == nil:
-			return fmt.Errorf("%w: no key has kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
+			return errorf("%w: no key has kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
 		case !match.fits(tok.alg):
-			return fmt.Errorf("%w: key %q cannot verify %s", ErrNoUsableKey, sanitizeText(string(tok.kid), 64), tok.alg)
+			return errorf("%w: key %q cannot verify %s", ErrNoUsableKey, sanitizeText(string(tok.kid), 64), tok.alg)
 		case !match.verifySignature(tok):
 			return ErrInvalidSignature
 		}
@@ -373,7 +373,7 @@ func (s *JSONWebKeySet) verify(tok *compactJWS) error {
 		}
 	}
 	if !tried {
-		return fmt.Errorf("%w: no key for %s", ErrNoUsableKey, tok.alg)
+		return errorf("%w: no key for %s", ErrNoUsableKey, tok.alg)
 	}
 	return ErrInvalidSignature
 }
@@ -553,7 +553,7 @@ func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) e
 // verify checks tok's signature with the cached or freshly fetched keys.
 func (v *RemoteJWKSValidator) verify(ctx context.Context, tok *compactJWS) error {
 	if v.algs != nil && !slices.Contains(v.algs, tok.alg) {
-		return fmt.Errorf("%w: %s is not among the provider's advertised algorithms", ErrAlgNotAllowed, tok.alg)
+		return errorf("%w: %s is not among the provider's advertised algorithms", ErrAlgNotAllowed, tok.alg)
 	}
 	set, fetched, err := v.keySet(ctx, nil)
 	if err != nil {
@@ -624,11 +624,11 @@ func (v *RemoteJWKSValidator) keySet(ctx context.Context, unknownKID []byte) (se
 // fetch downloads and parses the key set.
 func (v *RemoteJWKSValidator) fetch(ctx context.Context) (*JSONWebKeySet, time.Duration, error) {
 	if _, err := parseEndpoint(v.jwksURL); err != nil {
-		return nil, 0, fmt.Errorf("%w: jwks_uri: %v", ErrInvalidJWKS, err)
+		return nil, 0, errorf("%w: jwks_uri: %v", ErrInvalidJWKS, err)
 	}
 	data, header, err := getJSON(ctx, v.client, v.jwksURL, maxJWKSBytes)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
+		return nil, 0, errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
 	}
 	set, err := ParseJSONWebKeySet(data)
 	if err != nil {

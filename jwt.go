@@ -76,7 +76,7 @@ type compactJWS struct {
 
 // malformed builds the error of a token that is not a usable compact JWS.
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrMalformedJWT}, args...)...)
+	return errorf("%w: "+format, append([]any{ErrMalformedJWT}, args...)...)
 }
 
 // The header parameters read. jwk, jku, x5u, x5c and x5t are deliberately
@@ -186,7 +186,7 @@ func (t *compactJWS) readHeader(header []byte) error {
 		return malformed("alg is not a string")
 	}
 	if t.alg, ok = supportedAlg(alg); !ok {
-		return fmt.Errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
+		return errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
 	}
 	return nil
 }
@@ -239,7 +239,10 @@ func (t *IDToken) String() string {
 func (t *IDToken) GoString() string { return t.String() }
 
 // Claims are the standard claims of an ID token (OpenID Connect Core §2,
-// §5.1). Unmarshal reads any other claim.
+// §5.1). Unmarshal reads any other claim. The values are the provider's
+// text, verified but not sanitized: a name or email may hold control or
+// bidirectional characters, so escape them before writing them to a
+// terminal or a page.
 type Claims struct {
 	Subject         string
 	Issuer          string
@@ -262,7 +265,7 @@ type Claims struct {
 // not have fields for.
 func (c *Claims) Unmarshal(v any) error {
 	if err := json.Unmarshal(c.raw, v); err != nil {
-		return fmt.Errorf("loopauth: decoding ID token claims: %w", err)
+		return errorf("loopauth: decoding ID token claims: %w", err)
 	}
 	return nil
 }
@@ -428,7 +431,7 @@ type idTokenChecks struct {
 // invalidIDToken wraps a claim failure in ErrInvalidIDToken and its own
 // sentinel.
 func invalidIDToken(sentinel error, format string, args ...any) error {
-	return fmt.Errorf("%w: %w: "+format, append([]any{ErrInvalidIDToken, sentinel}, args...)...)
+	return errorf("%w: %w: "+format, append([]any{ErrInvalidIDToken, sentinel}, args...)...)
 }
 
 // check validates claims that belong to a token whose signature has been

@@ -308,7 +308,7 @@ func TestOpenIDBuildRules(t *testing.T) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
-	c, err := validBuilder().WithOpenIDScope().JWKSValidator(v).AddScopes(ScopeEmail).Build()
+	c, err := validBuilder().WithOpenIDScope().JWKSValidator(v).AddScopes(ScopeEmail, ScopeOpenID).Build()
 	if err != nil || joinScopes(c.scopes) != "openid email" {
 		t.Errorf("valid OpenID build: %v, %v", c, err)
 	}
@@ -352,6 +352,14 @@ func TestOpenIDDiscoveryFlow(t *testing.T) {
 	none.IDTokenSigningAlgValuesSupported = []string{"none", "HS256"}
 	if _, err := FromOpenIDConfiguration(&none).ClientID("x").WithOpenIDConfigurationJWKSValidator(&none).Build(); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("only none and HS256 advertised: err = %v", err)
+	}
+	other := *cfg
+	other.Issuer, other.JWKSURI = "https://other.example", "https://other.example/jwks"
+	if _, err := FromOpenIDConfiguration(cfg).ClientID("x").WithOpenIDConfigurationJWKSValidator(&other).Build(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("keys of another issuer: err = %v", err)
+	}
+	if _, err := FetchOpenIDConfiguration(context.Background(), "not a URL"); !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrInvalidDiscovery) {
+		t.Errorf("bad issuer input: err = %v", err)
 	}
 	if _, err := FromOpenIDConfiguration(nil).ClientID("x").WithoutJWKSValidation().Build(); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("nil configuration: err = %v", err)

@@ -3,7 +3,6 @@ package loopauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,7 +78,7 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 		return ln, nil
 	}
 	if required {
-		return nil, fmt.Errorf("%w: port %d: %w", ErrPortInUse, port, err)
+		return nil, errorf("%w: port %d: %w", ErrPortInUse, port, err)
 	}
 	if port != 0 {
 		logger.Debug("loopauth: port hint unavailable, using a random port", "port", port)
@@ -87,7 +86,7 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 			return ln, nil
 		}
 	}
-	return nil, fmt.Errorf("loopauth: binding the loopback callback server: %w", err)
+	return nil, errorf("loopauth: binding the loopback callback server: %w", err)
 }
 
 // startCallbackServer starts serving on ln. The server holds the expected
@@ -267,7 +266,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 // and treats empty values as omitted.
 func parseCallback(q url.Values) callback {
 	malformed := func(why string) callback {
-		return callback{err: fmt.Errorf("%w: %s", ErrCallbackMalformed, why)}
+		return callback{err: errorf("%w: %s", ErrCallbackMalformed, why)}
 	}
 	for _, k := range []string{"state", "code", "error", "error_description", "error_uri", "iss"} {
 		if len(q[k]) > 1 {

@@ -203,9 +203,9 @@ var ErrInvalidTokenSet = errors.New("loopauth: invalid stored token set")
 func (t *TokenSet) UnmarshalJSON(data []byte) error {
 	m, err := decodeStrictMembers(data, tokenSetMembers)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidTokenSet, err)
+		return errorf("%w: %v", ErrInvalidTokenSet, err)
 	}
-	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidTokenSet, what) }
+	bad := func(what string) error { return errorf("%w: %s", ErrInvalidTokenSet, what) }
 	var ts TokenSet
 	access, err1 := jsonString(m[tsAccessToken])
 	typ, err2 := jsonString(m[tsTokenType])
@@ -248,7 +248,7 @@ func (t *TokenSet) UnmarshalJSON(data []byte) error {
 			return bad("oidc.raw is missing")
 		}
 		if ts.idToken, err = parseIDTokenUnverified(raw); err != nil {
-			return fmt.Errorf("%w: oidc.raw: %v", ErrInvalidTokenSet, err)
+			return errorf("%w: oidc.raw: %v", ErrInvalidTokenSet, err)
 		}
 	}
 	*t = ts

@@ -25,7 +25,7 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w (limit %d bytes)", ErrResponseTooLarge, limit)
+		return nil, errorf("%w (limit %d bytes)", ErrResponseTooLarge, limit)
 	}
 	return data, nil
 }
@@ -65,11 +65,11 @@ type members [maxMembers][]byte
 // nothing.
 func decodeStrictMembers(data []byte, names []string) (members, error) {
 	if len(names) > maxMembers {
-		return members{}, fmt.Errorf("%w: too many names", errJSON) // a bug, not input
+		return members{}, errorf("%w: too many names", errJSON) // a bug, not input
 	}
 	kind, found, err := scanStrictJSON(data, names)
 	if err == nil && kind != '{' {
-		err = fmt.Errorf("%w: not a JSON object", errJSON)
+		err = errorf("%w: not a JSON object", errJSON)
 	}
 	return found, err
 }
@@ -95,7 +95,7 @@ func (s *jsonScanner) record(name, value []byte) error {
 // case-insensitive reader would take for want.
 func checkNameCase(name []byte, want string) error {
 	if want != string(name) && strings.EqualFold(want, string(name)) {
-		return fmt.Errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
+		return errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
 	}
 	return nil
 }
@@ -142,12 +142,12 @@ type jsonScanner struct {
 // top-level value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
 func scanStrictJSON(data []byte, names []string) (byte, members, error) {
 	if !utf8.Valid(data) {
-		return 0, members{}, fmt.Errorf("%w: not valid UTF-8", errJSON)
+		return 0, members{}, errorf("%w: not valid UTF-8", errJSON)
 	}
 	s := jsonScanner{data: data, names: names}
 	s.skipSpace()
 	if s.pos == len(data) {
-		return 0, members{}, fmt.Errorf("%w: empty document", errJSON)
+		return 0, members{}, errorf("%w: empty document", errJSON)
 	}
 	kind := data[s.pos]
 	if err := s.value(); err != nil {
@@ -155,13 +155,13 @@ func scanStrictJSON(data []byte, names []string) (byte, members, error) {
 	}
 	s.skipSpace()
 	if s.pos != len(data) {
-		return 0, members{}, fmt.Errorf("%w: data after the top-level value at offset %d", errJSON, s.pos)
+		return 0, members{}, errorf("%w: data after the top-level value at offset %d", errJSON, s.pos)
 	}
 	return kind, s.found, nil
 }
 
 func (s *jsonScanner) fail(what string) error {
-	return fmt.Errorf("%w: %s at offset %d", errJSON, what, s.pos)
+	return errorf("%w: %s at offset %d", errJSON, what, s.pos)
 }
 
 func (s *jsonScanner) skipSpace() {
@@ -378,7 +378,7 @@ func (s *jsonScanner) object() error {
 		if n < smallObject {
 			for _, prev := range small[:n] {
 				if string(prev) == string(name) {
-					return fmt.Errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+					return errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
 				}
 			}
 			small[n] = name
@@ -390,7 +390,7 @@ func (s *jsonScanner) object() error {
 				}
 			}
 			if _, dup := big[string(name)]; dup {
-				return fmt.Errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+				return errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
 			}
 			big[string(name)] = struct{}{}
 		}
@@ -514,14 +514,14 @@ func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
 	s := jsonScanner{data: raw}
 	s.skipSpace()
 	if s.pos >= len(raw) || raw[s.pos] != '[' {
-		return fmt.Errorf("%w: not an array", errJSON)
+		return errorf("%w: not an array", errJSON)
 	}
 	if empty, err := s.open(']'); empty || err != nil {
 		return err
 	}
 	for n := 1; ; n++ {
 		if n > max {
-			return fmt.Errorf("%w: more than %d elements", errJSON, max)
+			return errorf("%w: more than %d elements", errJSON, max)
 		}
 		s.skipSpace()
 		start := s.pos
@@ -557,7 +557,7 @@ func jsonStrings(raw []byte, max int) ([]string, error) {
 		return err
 	})
 	if err != nil && err != errNotStrings {
-		return nil, fmt.Errorf("has more than %d entries", max)
+		return nil, errorf("has more than %d entries", max)
 	}
 	return out, err
 }

@@ -16,8 +16,8 @@
 //
 // The scope "openid" cannot be requested here: it switches on OpenID
 // Connect mode, whose ID-token verification is set up from the provider's
-// discovery document (the discovery example, in a later change). Asking
-// for it is an error.
+// discovery document: use ./examples/auth_discovery for that. Asking for
+// it here is an error.
 //
 // Register http://127.0.0.1/callback as the redirect URI; the port is
 // chosen at run time, and providers that follow RFC 8252 accept any port
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, env func(string) string, opener loo
 	scopes := parseScopes(env("LOOPAUTH_SCOPES"), "email,profile")
 	for _, s := range scopes {
 		if s == loopauth.ScopeOpenID {
-			fmt.Fprintln(stderr, `auth: LOOPAUTH_SCOPES must not contain "openid": OpenID Connect mode, with ID-token verification, comes with the discovery example; remove it to use plain OAuth 2.0 here`)
+			fmt.Fprintln(stderr, `auth: LOOPAUTH_SCOPES must not contain "openid": OpenID Connect, with ID-token verification, is in ./examples/auth_discovery; remove it to use plain OAuth 2.0 here`)
 			return 2
 		}
 	}
