@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -252,9 +253,14 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 			return nil, invalid("scope contains control or non-ASCII characters")
 		}
 		for _, s := range strings.Fields(f.Scope) {
+			// RFC 6749 §6: a refreshed grant cannot be wider than the one
+			// it replaces.
+			if prev != nil && prev.scopes != nil && !slices.Contains(prev.scopes, Scope(s)) {
+				return nil, invalid("the refreshed grant adds scope " + strconv.Quote(sanitizeText(s, 64)) + ", which the original grant did not have")
+			}
 			ts.scopes = append(ts.scopes, Scope(s))
 		}
-	case prev != nil:
+	case prev != nil && prev.scopes != nil:
 		ts.scopes = prev.Scopes()
 	default:
 		ts.scopes = append([]Scope(nil), c.scopes...)
@@ -313,7 +319,10 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		return nil, err
 	}
 	if prev == nil {
-		prev = &TokenSet{refreshToken: refreshToken, scopes: c.scopes}
+		// Only the refresh token is known: the configured scopes stand in
+		// for the granted ones when the answer omits them, but cannot bound
+		// them (providers such as Google grant URLs for "email").
+		prev = &TokenSet{refreshToken: refreshToken}
 	}
 	ts, err := c.tokenSetFrom(fields, t0, prev)
 	if err != nil || !c.openID {

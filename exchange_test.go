@@ -427,3 +427,53 @@ func TestNoInsecureTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshHostile covers R-05 and R-08: a refreshed grant cannot widen
+// the scopes of the set it replaces, and refresh answers obey the rules of
+// code exchanges (no redirect, size cap, strict JSON).
+func TestRefreshHostile(t *testing.T) {
+	prev := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: secretRefresh, expiresAt: time.Now(), scopes: []Scope{"read", "email"}}
+	cases := []struct {
+		id      string
+		handler http.HandlerFunc
+		check   func(*testing.T, error)
+	}{
+		{"R-05 wider scope", jsonHandler(200, `{"access_token":"b","scope":"read admin"}`), wantIs(ErrInvalidTokenResponse)},
+		{"R-08 307", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+		}, wantProviderStatus(307)},
+		{"R-08 HTML", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html>"+secretRefresh)
+		}, wantIs(ErrInvalidTokenResponse)},
+		{"R-08 oversized", jsonHandler(200, `{"access_token":"`+strings.Repeat("a", 2<<20)+`"}`), wantIs(ErrResponseTooLarge)},
+		{"R-04 invalid_grant", jsonHandler(400, `{"error":"invalid_grant"}`), func(t *testing.T, err error) {
+			var pe *ProviderError
+			if !errors.As(err, &pe) || pe.ErrorCode != "invalid_grant" || !strings.Contains(err.Error(), "sign in again") {
+				t.Errorf("err = %v", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id, func(t *testing.T) {
+			c := testClient(t, tc.handler)
+			_, err := c.RefreshIfExpiring(context.Background(), prev, time.Hour)
+			if err == nil {
+				t.Fatal("refresh succeeded")
+			}
+			tc.check(t, err)
+			assertNoSecret(t, err.Error())
+		})
+	}
+	// Narrower and equal grants are fine, and Refresh without a previous
+	// set cannot judge width (Google answers URLs for "email").
+	for _, body := range []string{`{"access_token":"b","scope":"read"}`, `{"access_token":"b","scope":"email read"}`} {
+		if _, err := testClient(t, jsonHandler(200, body)).RefreshIfExpiring(context.Background(), prev, time.Hour); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	wide := `{"access_token":"b","scope":"openid https://www.googleapis.com/auth/userinfo.email"}`
+	if ts, err := testClient(t, jsonHandler(200, wide)).Refresh(context.Background(), "rt"); err != nil || len(ts.Scopes()) != 2 {
+		t.Errorf("Refresh with a provider's own scope names: %v", err)
+	}
+}
