@@ -82,10 +82,13 @@ func (s *jsonScanner) record(name, value []byte) error {
 			s.found[i] = value
 			return nil
 		}
-		if !isFoldStable(name) {
-			if err := checkNameCase(name, want); err != nil {
-				return err
-			}
+	}
+	if isFoldStable(name) {
+		return nil // no other spelling can fold to a lower-case name
+	}
+	for _, want := range s.names {
+		if err := checkNameCase(name, want); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -248,43 +251,48 @@ func (s *jsonScanner) number() error {
 // whether it holds escapes.
 func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	d := s.data
-	s.pos++ // opening quote
-	start := s.pos
-	for s.pos < len(d) {
-		c := d[s.pos]
+	start := s.pos + 1 // after the opening quote
+	i := start
+	for i < len(d) {
+		c := d[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++ // the common case, kept in a tight loop
+			continue
+		}
 		switch {
 		case c == '"':
-			raw = d[start:s.pos]
-			s.pos++
-			return raw, escaped, nil
+			s.pos = i + 1
+			return d[start:i], escaped, nil
 		case c < 0x20:
+			s.pos = i
 			return nil, false, s.fail("control character in string")
-		case c == '\\':
-			escaped = true
-			s.pos++
-			if s.pos >= len(d) {
-				return nil, false, s.fail("unterminated escape")
+		}
+		escaped = true // c == '\\'
+		i++
+		if i >= len(d) {
+			break
+		}
+		switch d[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if i+4 >= len(d) {
+				s.pos = i
+				return nil, false, s.fail("short unicode escape")
 			}
-			switch d[s.pos] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos++
-			case 'u':
-				if s.pos+4 >= len(d) {
-					return nil, false, s.fail("short unicode escape")
+			for _, h := range d[i+1 : i+5] {
+				if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+					s.pos = i
+					return nil, false, s.fail("invalid unicode escape")
 				}
-				for _, h := range d[s.pos+1 : s.pos+5] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return nil, false, s.fail("invalid unicode escape")
-					}
-				}
-				s.pos += 5
-			default:
-				return nil, false, s.fail("invalid escape")
 			}
+			i += 5
 		default:
-			s.pos++
+			s.pos = i
+			return nil, false, s.fail("invalid escape")
 		}
 	}
+	s.pos = i
 	return nil, false, s.fail("unterminated string")
 }
 
