@@ -20,6 +20,19 @@
 //	defer stop()
 //	tokens, err := client.RunAuthorizationFlow(ctx)
 //
+// With an OpenID provider, start from its discovery document; the ID token
+// is then required and verified (signature against the provider's keys,
+// then iss, aud, azp, exp, iat, nbf, nonce, sub and at_hash):
+//
+//	cfg, err := loopauth.FetchOpenIDConfiguration(ctx, "https://accounts.example.com")
+//	client, err := loopauth.FromOpenIDConfiguration(cfg).
+//		ClientID("my-client-id").
+//		WithOpenIDConfigurationJWKSValidator(cfg).
+//		AddScopes(loopauth.ScopeEmail).
+//		Build()
+//	tokens, err := client.RunAuthorizationFlow(ctx)
+//	fmt.Println(tokens.IDToken().Claims().Subject)
+//
 // Register http://127.0.0.1/callback (any port) as the redirect URI with
 // the provider; use RequirePort when the provider insists on a fixed port.
 // Later, refresh with [CLITokenClient.Refresh] or
@@ -38,8 +51,10 @@
 //     error and the flow keeps waiting.
 //  4. Waits for the one callback request that carries the right state, until
 //     the context is cancelled or Timeout (default 5 minutes) passes.
-//  5. Exchanges the code, builds the TokenSet, answers the browser with the
-//     success or error page, closes the server and returns.
+//  5. Checks the callback's RFC 9207 iss parameter when the issuer is
+//     known, exchanges the code, verifies the ID token in OpenID mode,
+//     answers the browser with the success or error page, closes the server
+//     and returns.
 //
 // # Security
 //
@@ -54,7 +69,26 @@
 //     closed as soon as that request arrives (RFC 8252 §8.3);
 //   - token responses: size-capped (1 MiB, after decompression), strict JSON
 //     (no duplicate or case-variant members), Bearer tokens only, printable
-//     ASCII tokens, bounded expires_in.
+//     ASCII tokens, bounded expires_in;
+//   - in OpenID mode (OpenID Connect Core §3.1.3.7), the ID token: a compact
+//     JWS parsed strictly (exact base64url, no crit, b64, zip or nested
+//     tokens), an allowlisted alg (RS256/384/512, PS256/384/512,
+//     ES256/384/512, EdDSA; never none or HS*) that must fit the key (key
+//     type, curve and the JWK's own alg), keys found only in the provider's
+//     JWKS (never from jwk, jku, x5u or x5c headers), RSA keys of
+//     2048-8192 bits, EC points on their curve; signature first, then exact
+//     iss, aud containing the client ID, azp, exp/iat/nbf with 60 s of
+//     leeway, the nonce in constant time, sub and at_hash. A refreshed ID
+//     token must name the same issuer, subject and audience (§12.2);
+//   - discovery documents: the issuer byte for byte (the one tolerance, a
+//     bare origin's trailing slash, is documented on
+//     FetchOpenIDConfiguration), https endpoints, at most three redirects
+//     and never a downgrade; the advertised algorithms narrow the allowlist
+//     and never widen it.
+//
+// A RemoteJWKSValidator caches the key set within the provider's
+// Cache-Control max-age (5 minutes to 24 hours), fetches it again for an
+// unknown kid at most once a minute, and keeps its keys through an outage.
 //
 // It never follows redirects from the token endpoint (Go would resend the
 // code and verifier), never passes a URL through a shell, opens only https
@@ -85,13 +119,18 @@
 //	callback header read          5 s; request read 10 s
 //	token request                 30 s (TLS handshake 10 s, headers 15 s)
 //	expires_in                    0 to 10 years
-//	compact JWT                   64 KiB
+//	compact JWT                   64 KiB (header 8 KiB, kid 256 B, 32 audiences)
+//	discovery document            512 KiB, 256 entries per list, 3 redirects
+//	JWKS document                 512 KiB, 64 keys
 //
 // # Errors
 //
 // Conditions are sentinels, tested with errors.Is: ErrTimeout,
 // ErrStateMismatch, ErrCallbackMalformed, ErrPortInUse, ErrNoRefreshToken,
-// ErrInvalidConfig, ErrInvalidTokenResponse and others. A refusal from the
-// provider is a *ProviderError, read with errors.As. A cancelled flow
-// matches context.Canceled.
+// ErrInvalidConfig, ErrInvalidTokenResponse and others. Every ID-token
+// failure matches ErrInvalidIDToken and its own sentinel (ErrNoIDToken,
+// ErrIDTokenExpired, ErrInvalidIssuer, ErrInvalidAudience,
+// ErrNonceMismatch, ErrInvalidSignature, ...). A refusal from the provider
+// is a *ProviderError, read with errors.As. A cancelled flow matches
+// context.Canceled.
 package loopauth
