@@ -19,6 +19,10 @@ import (
 // at most ten minutes; five minutes is enough for a person to sign in.
 const DefaultTimeout = 5 * time.Minute
 
+// DefaultRefreshWithin is how close to its expiry a stored access token is
+// refreshed by Token when RefreshWithin is not set.
+const DefaultRefreshWithin = time.Minute
+
 // BrowserOpener opens authURL for the user. It may return at once (a
 // desktop browser was launched) or block until the browser side is
 // finished (a text browser, or a test user agent such as
@@ -59,6 +63,9 @@ type settings struct {
 	httpClient      *http.Client
 	logger          *slog.Logger
 	stderr          io.Writer // where the authorization URL is printed
+
+	refreshWithin time.Duration      // Token refreshes sets expiring this soon
+	onTokens      func(ts *TokenSet) // OnTokenSetChange
 
 	// OpenID Connect
 	openID        bool
@@ -171,6 +178,23 @@ func (b *CLITokenClientBuilder) OpenBrowser(open bool) *CLITokenClientBuilder {
 // launcher (xdg-open, open or rundll32, never through a shell).
 func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientBuilder {
 	b.opener = fn
+	return b
+}
+
+// RefreshWithin sets how close to its expiry a stored access token is
+// refreshed by Token and by the transports (default DefaultRefreshWithin).
+// Leave room for the commands that use the token to finish.
+func (b *CLITokenClientBuilder) RefreshWithin(d time.Duration) *CLITokenClientBuilder {
+	b.refreshWithin = d
+	return b
+}
+
+// OnTokenSetChange registers a hook called with every new token set: after
+// a sign-in and after each refresh, including those Token and the
+// transports perform. Programs with their own storage persist rotated
+// refresh tokens here. It runs synchronously; keep it short.
+func (b *CLITokenClientBuilder) OnTokenSetChange(fn func(ts *TokenSet)) *CLITokenClientBuilder {
+	b.onTokens = fn
 	return b
 }
 
@@ -333,6 +357,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 			bad("port %d is out of range 1-65535: check PortHint or RequirePort", b.port)
 		}
 	}
+	if b.refreshWithin < 0 {
+		bad("RefreshWithin must not be negative, got %v", b.refreshWithin)
+	}
 	if b.timeoutSet && b.timeout <= 0 {
 		bad("Timeout must be positive, got %v", b.timeout)
 	}
@@ -393,6 +420,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if c.logger == nil {
 		c.logger = slog.New(discardHandler{})
+	}
+	if c.refreshWithin == 0 {
+		c.refreshWithin = DefaultRefreshWithin
 	}
 	if c.stderr == nil {
 		c.stderr = os.Stderr

@@ -158,6 +158,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 		return nil, err
 	}
 	cb.reply <- c.renderSuccess(ctx, tokens, srv.redirectURI)
+	c.changed(tokens)
 	return tokens, nil
 }
 
@@ -316,6 +317,13 @@ func (c *CLITokenClient) renderError(ctx context.Context, err error, redirectURI
 		return *c.errorHTML
 	}
 	return defaultErrorPage(p)
+}
+
+// changed calls the OnTokenSetChange hook.
+func (c *CLITokenClient) changed(ts *TokenSet) {
+	if c.onTokens != nil {
+		c.onTokens(ts)
+	}
 }
 
 // Refresh exchanges a refresh token for a new token set (RFC 6749 §6). When

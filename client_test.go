@@ -725,3 +725,27 @@ func TestFlowLogsNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestOnTokenSetChange: the hook sees every new set, from a sign-in and
+// from each refresh.
+func TestOnTokenSetChange(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	var seen []*TokenSet
+	c := flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+		b.OnTokenSetChange(func(ts *TokenSet) { seen = append(seen, ts) })
+	})
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.RefreshIfExpiring(context.Background(), ts, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != ts || seen[1] != out.TokenSet() {
+		t.Fatalf("hook saw %d sets", len(seen))
+	}
+	if _, err := c.RefreshIfExpiring(context.Background(), out.TokenSet(), time.Second); err != nil || len(seen) != 2 {
+		t.Errorf("a refresh that was not needed called the hook: %v", err)
+	}
+}

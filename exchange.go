@@ -324,17 +324,25 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		// them (providers such as Google grant URLs for "email").
 		prev = &TokenSet{refreshToken: refreshToken}
 	}
+	ts, err := c.refreshedSet(ctx, fields, t0, prev)
+	if err != nil {
+		return nil, err
+	}
+	c.changed(ts)
+	return ts, nil
+}
+
+// refreshedSet builds the token set of a refresh answer.
+func (c *CLITokenClient) refreshedSet(ctx context.Context, fields *TokenResponseFields, t0 time.Time, prev *TokenSet) (*TokenSet, error) {
 	ts, err := c.tokenSetFrom(fields, t0, prev)
 	if err != nil || !c.openID {
 		return ts, err
 	}
 	if fields.IDToken == "" {
 		ts.idToken = prev.idToken // RFC 6749 §6 / OIDC §12.1: an ID token is optional here
-		return ts, nil
-	}
-	// A refreshed ID token is verified like the first one, without a nonce,
-	// and must name the same issuer, subject and audience.
-	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, "", prev.idToken); err != nil {
+	} else if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, "", prev.idToken); err != nil {
+		// A refreshed ID token is verified like the first one, without a
+		// nonce, and must name the same issuer, subject and audience.
 		return nil, err
 	}
 	return ts, nil
