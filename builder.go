@@ -64,8 +64,10 @@ type settings struct {
 	logger          *slog.Logger
 	stderr          io.Writer // where the authorization URL is printed
 
-	refreshWithin time.Duration      // Token refreshes sets expiring this soon
-	onTokens      func(ts *TokenSet) // OnTokenSetChange
+	refreshWithin time.Duration       // Token refreshes sets expiring this soon
+	refreshScopes []Scope             // sent with refresh requests; none by default
+	parser        TokenResponseParser // nil: RFC 6749 §5.1
+	onTokens      func(ts *TokenSet)  // OnTokenSetChange
 
 	// OpenID Connect
 	openID        bool
@@ -186,6 +188,23 @@ func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientB
 // Leave room for the commands that use the token to finish.
 func (b *CLITokenClientBuilder) RefreshWithin(d time.Duration) *CLITokenClientBuilder {
 	b.refreshWithin = d
+	return b
+}
+
+// TokenResponseParser reads token responses of providers that do not
+// follow RFC 6749 (Slack nests its tokens), for code exchanges and
+// refreshes alike. Most programs won't need it.
+func (b *CLITokenClientBuilder) TokenResponseParser(p TokenResponseParser) *CLITokenClientBuilder {
+	b.parser = p
+	return b
+}
+
+// RefreshScopes sets the scopes to ask for on every refresh, to narrow the
+// grant (RFC 6749 §6). By default refreshes send no scope, which keeps the
+// scopes originally granted: resending the configured ones would fail on
+// providers that granted fewer.
+func (b *CLITokenClientBuilder) RefreshScopes(scopes ...Scope) *CLITokenClientBuilder {
+	b.refreshScopes = append([]Scope(nil), scopes...)
 	return b
 }
 
@@ -357,6 +376,10 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 			bad("port %d is out of range 1-65535: check PortHint or RequirePort", b.port)
 		}
 	}
+	refreshScopes, err := normalizeScopes(b.refreshScopes, b.openID)
+	if err != nil {
+		errs = append(errs, errorf("RefreshScopes: %w", err))
+	}
 	if b.refreshWithin < 0 {
 		bad("RefreshWithin must not be negative, got %v", b.refreshWithin)
 	}
@@ -403,6 +426,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		scopes = append([]Scope{ScopeOpenID}, scopes...)
 	}
 	c.scopes = scopes // a fresh, sorted slice: later AddScopes calls do not reach c
+	c.refreshScopes = refreshScopes
 	c.httpClient = tokenHTTPClient(b.httpClient)
 	if b.jwksURI != "" {
 		// Made here, with the final client ID (the Rust crate captured the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,9 @@ type CLITokenClient struct {
 	authURL  *url.URL
 	tokenURL *url.URL
 	now      func() time.Time // the one clock of every expiry decision
+
+	flightMu sync.Mutex
+	flight   *flight // the refresh or sign-in that Token callers share
 }
 
 // openerGrace is how long a flow that has answered the browser waits for

@@ -33,6 +33,18 @@
 //	tokens, err := client.RunAuthorizationFlow(ctx)
 //	fmt.Println(tokens.IDToken().Claims().Subject)
 //
+// A CLI keeps its tokens between runs in a TokenStore and calls Token
+// before each command: it returns the stored set, refreshes it when it
+// expires soon (saving the rotated refresh token), or signs in. Concurrent
+// calls share one refresh; with a FileStore, processes started together
+// share one sign-in through the store's lock file. Transport and
+// AuthorizedHTTPClient attach the token to requests, refresh it before
+// expiry, retry once after a 401 and never send it to another host:
+//
+//	store := loopauth.NewFileStore(filepath.Join(configDir, "tokens.json"))
+//	api := client.AuthorizedHTTPClient(store)
+//	resp, err := api.Get("https://api.example.com/v1/me")
+//
 // Register http://127.0.0.1/callback (any port) as the redirect URI with
 // the provider; use RequirePort when the provider insists on a fixed port.
 // Later, refresh with [CLITokenClient.Refresh] or
@@ -101,8 +113,12 @@
 // no-referrer, X-Content-Type-Options: nosniff and a Content-Security-Policy
 // of default-src 'none'. Provider text on error pages is escaped.
 //
-// Left to the caller: storing tokens safely, and deciding what the tokens
-// mean to its own backend.
+// FileStore writes 0600 files in a 0700 directory by write-temp, fsync,
+// rename and fsync of the directory, so a crash leaves the old or the new
+// set, never a torn file; it refuses to read a token file that others can
+// read, and never follows a symbolic link at the file's own name.
+//
+// Left to the caller: deciding what the tokens mean to its own backend.
 //
 // # Limits
 //

@@ -23,6 +23,14 @@ const (
 	responseHeaderTimeout = 15 * time.Second
 )
 
+// TokenResponseParser reads a successful (2xx) token response of a
+// provider that does not follow RFC 6749 §5.1, such as Slack's, which
+// nests the user's tokens under "authed_user". body is at most 1 MiB. The
+// fields it returns are checked as any others (Bearer type, printable
+// tokens, bounded expires_in). Its error must not quote the body, which
+// may hold tokens: it is shown, cut and sanitized, in the flow's error.
+type TokenResponseParser func(body []byte) (TokenResponseFields, error)
+
 // TokenResponseFields are the members of an RFC 6749 §5.1 token response
 // that the library uses.
 type TokenResponseFields struct {
@@ -102,6 +110,15 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, t0, parseTokenError(resp.StatusCode, data)
+	}
+	if c.parser != nil {
+		f, err := c.parser(data)
+		if err != nil {
+			// The parser is the caller's; its error is kept for errors.As
+			// but must not quote the body (see TokenResponseParser).
+			return nil, t0, errorf("%w: the custom parser refused the answer: %w", ErrInvalidTokenResponse, boundedError{err})
+		}
+		return &f, t0, nil
 	}
 	fields, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), resp.StatusCode)
 	if err != nil {
@@ -225,7 +242,7 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 	if !isVSCHAR(f.AccessToken) {
 		return nil, invalid("access_token contains control or non-ASCII characters")
 	}
-	ts := &TokenSet{accessToken: f.AccessToken, tokenType: "Bearer"}
+	ts := &TokenSet{accessToken: f.AccessToken, tokenType: "Bearer", obtained: t0}
 	// RFC 6749 §5.1: token_type is case-insensitive; GitHub sends
 	// "bearer". An absent token_type is taken as Bearer, as the Rust crate
 	// does, since some providers omit it.
@@ -298,9 +315,10 @@ func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets 
 	return ts, nil
 }
 
-// refresh runs the refresh grant (RFC 6749 §6). It sends no scope: an
-// omitted scope means "as originally granted", while resending the
-// configured scopes fails on providers that narrowed the grant.
+// refresh runs the refresh grant (RFC 6749 §6). It sends no scope unless
+// RefreshScopes asks for some: an omitted scope means "as originally
+// granted", while resending the configured scopes fails on providers that
+// narrowed the grant.
 func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev *TokenSet) (*TokenSet, error) {
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
@@ -313,6 +331,7 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		"refresh_token", refreshToken,
 		"client_id", c.clientID,
 		"client_secret", c.clientSecret,
+		"scope", joinScopes(c.refreshScopes),
 	)
 	fields, t0, err := c.postToken(ctx, body)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -475,5 +477,63 @@ func TestRefreshHostile(t *testing.T) {
 	wide := `{"access_token":"b","scope":"openid https://www.googleapis.com/auth/userinfo.email"}`
 	if ts, err := testClient(t, jsonHandler(200, wide)).Refresh(context.Background(), "rt"); err != nil || len(ts.Scopes()) != 2 {
 		t.Errorf("Refresh with a provider's own scope names: %v", err)
+	}
+}
+
+// slackParser reads Slack's OAuth v2 answer: the user's tokens are nested
+// under authed_user and scopes are comma-separated.
+func slackParser(body []byte) (TokenResponseFields, error) {
+	var in struct {
+		OK         bool   `json:"ok"`
+		Error      string `json:"error"`
+		AuthedUser struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+			ExpiresIn    int64  `json:"expires_in"`
+			Scope        string `json:"scope"`
+		} `json:"authed_user"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return TokenResponseFields{}, errors.New("not Slack's JSON")
+	}
+	if !in.OK {
+		return TokenResponseFields{}, fmt.Errorf("slack error %q", in.Error)
+	}
+	u := in.AuthedUser
+	return TokenResponseFields{AccessToken: u.AccessToken, RefreshToken: u.RefreshToken, ExpiresIn: u.ExpiresIn,
+		Scope: strings.ReplaceAll(u.Scope, ",", " ")}, nil
+}
+
+// TestTokenResponseParser ports the Rust custom_token_response tests.
+func TestTokenResponseParser(t *testing.T) {
+	nested := `{"ok":true,"access_token":"xoxb-bot","token_type":"bot","authed_user":{"access_token":"xoxp-user","refresh_token":"xoxe-r","expires_in":43200,"scope":"channels:read,groups:read"}}`
+	srv := jsonHandler(200, nested)
+	c := testClient(t, srv)
+	c.parser = slackParser
+	ts, err := c.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "https://127.0.0.1:1/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.AccessToken() != "xoxp-user" || ts.RefreshToken() != "xoxe-r" || joinScopes(ts.Scopes()) != "channels:read groups:read" || ts.ExpiresAt().IsZero() {
+		t.Errorf("token set = %v", ts)
+	}
+	if _, err := c.Refresh(context.Background(), "xoxe-r"); err != nil {
+		t.Errorf("refresh through the parser: %v", err)
+	}
+	// The default parser takes the bot token's "bot" type for what it is.
+	if _, err := testClient(t, srv).exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrUnsupportedTokenType) {
+		t.Errorf("default parser on Slack's answer: %v", err)
+	}
+	// A parser error is an invalid token response, and a parser's result is
+	// still checked.
+	bad := testClient(t, jsonHandler(200, `{"ok":false,"error":"invalid_code"}`))
+	bad.parser = slackParser
+	if _, err := bad.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrInvalidTokenResponse) || !strings.Contains(err.Error(), "invalid_code") {
+		t.Errorf("parser error: %v", err)
+	}
+	ctrl := testClient(t, jsonHandler(200, `{"ok":true,"authed_user":{"access_token":"a\r\nb"}}`))
+	ctrl.parser = slackParser
+	if _, err := ctrl.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrInvalidTokenResponse) {
+		t.Errorf("parser result with CR/LF: %v", err)
 	}
 }

@@ -67,6 +67,7 @@ type TokenSet struct {
 	expiresAt    time.Time
 	idToken      *IDToken
 	scopes       []Scope
+	obtained     time.Time // when the provider issued it, if this process saw it; not stored
 }
 
 // AccessToken returns the access token, to send as a Bearer credential.

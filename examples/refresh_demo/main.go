@@ -1,21 +1,26 @@
-// Refresh_demo shows RefreshIfExpiring keeping an access token fresh. It is
-// the Go port of the Rust crate's refresh_demo example and runs offline.
+// Refresh_demo shows what a CLI does before each command: Token, which
+// uses the stored tokens, refreshes them when they expire soon, or signs
+// in, and saves the result. It is the Go port of the Rust crate's
+// refresh_demo example and runs offline.
 //
 //	go run ./examples/refresh_demo
 //
 // It starts the in-process provider of package loopauthtest with a short
-// access-token lifetime, signs in unattended (the provider's own user agent
-// plays the browser), then checks the token once per interval, refreshing
-// it when it expires within the threshold. It prints the remaining lifetime
-// at each check, never a token.
+// access-token lifetime and a file token store in a temporary directory
+// (or -store), then calls Token once per interval, as successive commands
+// would. Each line says what happened: a sign-in (the provider's own user
+// agent plays the browser), the stored set used as is, or a refresh whose
+// rotated refresh token was saved. It never prints a token.
 //
 // Flags (all optional):
 //
-//	-iterations n   how many checks to make (default 15)
-//	-interval d     time between checks (default 1s)
+//	-iterations n   how many commands to simulate (default 15)
+//	-interval d     time between them (default 1s)
 //	-lifetime d     access-token lifetime the provider announces, in whole
 //	                seconds (default 10s)
 //	-threshold d    refresh when the token expires within this (default 3s)
+//	-store path     the token file (default: a file in a new temporary
+//	                directory, removed at the end)
 //
 // Environment variables: none.
 //
@@ -31,6 +36,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/loopauth/loopauth"
@@ -51,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", time.Second, "time between checks")
 	lifetime := fs.Duration("lifetime", 10*time.Second, "access-token lifetime (whole seconds)")
 	threshold := fs.Duration("threshold", 3*time.Second, "refresh when the token expires within this")
+	storePath := fs.String("store", "", "token file (default: in a temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,60 +76,77 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case *threshold < 0:
 		fmt.Fprintln(stderr, "refresh_demo: -threshold must not be negative")
 	default:
-		return demo(ctx, *iterations, *interval, *lifetime, *threshold, stdout, stderr)
+		return demo(ctx, *iterations, *interval, *lifetime, *threshold, *storePath, stdout, stderr)
 	}
 	return 2
 }
 
-func demo(ctx context.Context, iterations int, interval, lifetime, threshold time.Duration, stdout, stderr io.Writer) int {
+func demo(ctx context.Context, iterations int, interval, lifetime, threshold time.Duration, storePath string, stdout, stderr io.Writer) int {
 	lifetime = lifetime.Truncate(time.Second) // expires_in is in seconds
 	p, err := loopauthtest.StartProvider(loopauthtest.WithTokenLifetime(lifetime))
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer p.Close()
-	fmt.Fprintf(stdout, "Local test provider at %s, access tokens live %v.\n", p.Issuer(), lifetime)
+	if storePath == "" {
+		dir, err := os.MkdirTemp("", "loopauth-refresh-demo-")
+		if err != nil {
+			return fail(stderr, err)
+		}
+		defer os.RemoveAll(dir)
+		storePath = filepath.Join(dir, "tokens.json")
+	}
+	store := loopauth.NewFileStore(storePath)
+	fmt.Fprintf(stdout, "Local test provider at %s, access tokens live %v; tokens stored in %s.\n", p.Issuer(), lifetime, storePath)
 
+	// The hook counts new token sets: the first is the sign-in, later ones
+	// are refreshes. Token itself just returns a usable set.
+	changes := 0
 	client, err := loopauth.NewBuilder().
 		ClientID("loopauth-refresh-demo").
 		AuthURL(p.AuthURL()).
 		TokenURL(p.TokenURL()).
 		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
 		BrowserOpener(p.Browser()).
+		RefreshWithin(threshold).
+		OnTokenSetChange(func(*loopauth.TokenSet) { changes++ }).
 		Build()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	ts, err := client.RunAuthorizationFlow(ctx)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	fmt.Fprintf(stdout, "Signed in; token expires in %s. Checking every %v, refreshing within %v of expiry.\n",
-		ttl(ts), interval, threshold)
 
 	refreshes := 0
+	var last *loopauth.TokenSet
 	for i := 1; i <= iterations; i++ {
-		select {
-		case <-ctx.Done():
-			return fail(stderr, ctx.Err())
-		case <-time.After(interval):
+		if i > 1 {
+			select {
+			case <-ctx.Done():
+				return fail(stderr, ctx.Err())
+			case <-time.After(interval):
+			}
 		}
-		before := ttl(ts)
-		out, err := client.RefreshIfExpiring(ctx, ts, threshold)
+		before := "none"
+		if last != nil {
+			before = ttl(last)
+		}
+		changesBefore := changes
+		ts, err := client.Token(ctx, store)
 		if err != nil {
 			return fail(stderr, err)
 		}
-		if out.Refreshed() {
+		what := "stored tokens used as they are"
+		switch {
+		case changes == changesBefore:
+		case changes == 1:
+			what = "signed in (browser)"
+		default:
+			what = "refreshed, rotated refresh token saved"
 			refreshes++
-			// The provider rotates refresh tokens: keep the new set, the
-			// old refresh token is now spent.
-			ts = out.TokenSet()
-			fmt.Fprintf(stdout, "[%2d/%d] expires in %-6s refreshed, now expires in %s\n", i, iterations, before, ttl(ts))
-		} else {
-			fmt.Fprintf(stdout, "[%2d/%d] expires in %-6s not needed\n", i, iterations, before)
 		}
+		last = ts
+		fmt.Fprintf(stdout, "[%2d/%d] previous token expires in %-7s %s; now expires in %s\n", i, iterations, before, what, ttl(ts))
 	}
-	fmt.Fprintf(stdout, "Done: %d refresh(es) in %d checks.\n", refreshes, iterations)
+	fmt.Fprintf(stdout, "Done: %d refresh(es) in %d commands.\n", refreshes, iterations)
 	return 0
 }
 
