@@ -50,7 +50,7 @@ cover:
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
 	@for f in $$(go test -list '^Fuzz' . | grep '^Fuzz'); do \
-		echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; \
+		echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x . || exit 1; \
 	done
 
 ## demo: the main job, unattended, against the embedded test provider

@@ -109,7 +109,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger)
+	srv := startCallbackServer(ln, secrets.state, c.logger, nil)
 	authURL := c.authorizationURL(srv.redirectURI, secrets)
 
 	if c.onServerReady != nil {

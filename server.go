@@ -2,6 +2,7 @@ package loopauth
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -89,9 +90,10 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 	return nil, errorf("loopauth: binding the loopback callback server: %w", err)
 }
 
-// startCallbackServer starts serving on ln. The server holds the expected
-// state and nothing else of the flow's secrets.
-func startCallbackServer(ln net.Listener, state string, logger *slog.Logger) *callbackServer {
+// startCallbackServer starts serving on ln, over TLS when tlsConfig is not
+// nil. The server holds the expected state and nothing else of the flow's
+// secrets.
+func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, tlsConfig *tls.Config) *callbackServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &callbackServer{
 		logger:       logger,
@@ -106,7 +108,11 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger) *ca
 		winnerClosed: make(chan struct{}),
 		serveDone:    make(chan struct{}),
 	}
-	s.redirectURI = "http://" + s.host + callbackPath
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	s.redirectURI = scheme + "://" + s.host + callbackPath
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: callbackReadHeaderTimeout,
@@ -120,9 +126,17 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger) *ca
 		},
 		ConnState: s.connState,
 	}
+	var serveLn net.Listener = s.ln
+	if tlsConfig != nil {
+		// Handshakes run in each connection's own goroutine, bounded by the
+		// read-header timeout, so a client that connects and never speaks
+		// cannot delay the real callback (the Rust crate shook hands in its
+		// accept loop). The connection cap counts TCP connections.
+		serveLn = tls.NewListener(s.ln, tlsConfig)
+	}
 	go func() {
 		defer close(s.serveDone)
-		err := s.srv.Serve(s.ln)
+		err := s.srv.Serve(serveLn)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopped.Load() {
 			s.serveErr <- err
 		}

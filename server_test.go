@@ -25,7 +25,7 @@ func startTestServer(t *testing.T) *callbackServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startCallbackServer(ln, testState, slog.New(discardHandler{}))
+	s := startCallbackServer(ln, testState, slog.New(discardHandler{}), nil)
 	t.Cleanup(s.close)
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -129,7 +130,7 @@ func TestTokenDecisionTable(t *testing.T) {
 		}
 	})
 	t.Run("insecure file: error, no browser", func(t *testing.T) {
-		if os.Getenv("GOOS") == "windows" {
+		if runtime.GOOS == "windows" {
 			t.Skip("file modes are Unix")
 		}
 		p := loopauthtest.NewProvider(t)
