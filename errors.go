@@ -40,6 +40,10 @@ var (
 	// ErrPortInUse means the port set with RequirePort could not be bound.
 	ErrPortInUse = errors.New("loopauth: required callback port is not available")
 
+	// ErrNoToken means a TokenStore holds no token set: none was saved, or
+	// Clear removed it. Load returns it unwrapped.
+	ErrNoToken = errors.New("loopauth: no token set stored")
+
 	// ErrNoRefreshToken means a refresh was needed but no refresh token is
 	// known. Run the authorization flow again.
 	ErrNoRefreshToken = errors.New("loopauth: no refresh token available")

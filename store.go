@@ -23,9 +23,6 @@ import (
 // "nothing stored", an idempotent delete); FileStore's write is renameio's
 // temp file, fsync, rename, fsync of the directory.
 
-// ErrNoToken means the store holds no token set: none was saved, or Clear
-// removed it. Load returns it unwrapped.
-var ErrNoToken = errors.New("loopauth: no token set stored")
 
 // TokenStore keeps one token set between runs of a program.
 // Implementations must be safe for concurrent use.
