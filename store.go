@@ -23,7 +23,6 @@ import (
 // "nothing stored", an idempotent delete); FileStore's write is renameio's
 // temp file, fsync, rename, fsync of the directory.
 
-
 // TokenStore keeps one token set between runs of a program.
 // Implementations must be safe for concurrent use.
 type TokenStore interface {
