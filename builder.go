@@ -67,6 +67,8 @@ type settings struct {
 	refreshWithin time.Duration       // Token refreshes sets expiring this soon
 	refreshScopes []Scope             // sent with refresh requests; none by default
 	parser        TokenResponseParser // nil: RFC 6749 §5.1
+	useHTTPS      bool                // serve the callback over TLS
+	tlsCert       *TLSCertificate     // nil with useHTTPS: a self-signed certificate per flow
 	onTokens      func(ts *TokenSet)  // OnTokenSetChange
 
 	// OpenID Connect
@@ -188,6 +190,28 @@ func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientB
 // Leave room for the commands that use the token to finish.
 func (b *CLITokenClientBuilder) RefreshWithin(d time.Duration) *CLITokenClientBuilder {
 	b.refreshWithin = d
+	return b
+}
+
+// UseHTTPS serves the callback over TLS with an ephemeral self-signed
+// certificate made for each flow (ECDSA P-256, for 127.0.0.1, ::1 and
+// localhost, valid a day). Browsers warn about it, and the user must click
+// through: use it for development, and UseHTTPSWith for people. The
+// redirect URI becomes https://127.0.0.1:PORT/callback.
+func (b *CLITokenClientBuilder) UseHTTPS() *CLITokenClientBuilder {
+	b.useHTTPS, b.tlsCert = true, nil
+	return b
+}
+
+// UseHTTPSWith serves the callback over TLS with cert, typically from
+// EnsureLocalhost (a certificate of the user's own mkcert authority, which
+// browsers trust). Some providers, Slack first, accept only https
+// redirect URIs, even for loopback.
+func (b *CLITokenClientBuilder) UseHTTPSWith(cert *TLSCertificate) *CLITokenClientBuilder {
+	b.useHTTPS, b.tlsCert = true, cert
+	if cert == nil {
+		b.configMissing = "UseHTTPSWith"
+	}
 	return b
 }
 
@@ -387,7 +411,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		bad("Timeout must be positive, got %v", b.timeout)
 	}
 	if b.configMissing != "" {
-		bad("%s was given a nil *OpenIDConfiguration", b.configMissing)
+		bad("%s was given nil", b.configMissing)
 	}
 	if b.jwksURI != "" && b.jwksAlgsErr != nil {
 		bad("WithOpenIDConfigurationJWKSValidator: %v", b.jwksAlgsErr)

@@ -2,6 +2,7 @@ package loopauth
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -105,11 +106,22 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	}
 	secrets := newFlowSecrets(c.openID)
 
+	var tlsConfig *tls.Config
+	if c.useHTTPS {
+		cert := c.tlsCert
+		if cert == nil {
+			var err error
+			if cert, err = newSelfSignedCertificate(); err != nil {
+				return nil, errorf("loopauth: making the self-signed callback certificate: %w", err)
+			}
+		}
+		tlsConfig = cert.serverConfig()
+	}
 	ln, err := listenLoopback(ctx, c.port, c.portRequired, c.logger)
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger, nil)
+	srv := startCallbackServer(ln, secrets.state, c.logger, tlsConfig)
 	authURL := c.authorizationURL(srv.redirectURI, secrets)
 
 	if c.onServerReady != nil {
