@@ -113,6 +113,16 @@
 // no-referrer, X-Content-Type-Options: nosniff and a Content-Security-Policy
 // of default-src 'none'. Provider text on error pages is escaped.
 //
+// # HTTPS callbacks
+//
+// Some providers accept only https redirect URIs, even for loopback.
+// UseHTTPSWith serves the callback with a certificate the browser trusts,
+// typically from EnsureLocalhost, which runs the user's mkcert (found on
+// PATH only, with a timeout and no shell) and checks that its authority is
+// installed; SetupGuideManaged tells users how to install it once. UseHTTPS
+// serves a throwaway self-signed certificate, for development. This package
+// never installs anything into a trust store.
+//
 // FileStore writes 0600 files in a 0700 directory by write-temp, fsync,
 // rename and fsync of the directory, so a crash leaves the old or the new
 // set, never a torn file; it refuses to read a token file that others can
