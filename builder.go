@@ -410,6 +410,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if b.timeoutSet && b.timeout <= 0 {
 		bad("Timeout must be positive, got %v", b.timeout)
 	}
+	if b.tlsCert != nil && !b.tlsCert.usable() {
+		bad("UseHTTPSWith was given an empty certificate: load one with EnsureLocalhost or TLSCertificateFromPEM")
+	}
 	if b.configMissing != "" {
 		bad("%s was given nil", b.configMissing)
 	}

@@ -418,15 +418,17 @@ func readPEMFile(path string, follow bool) ([]byte, error) {
 // accessible by others, and dir and the files must not be symbolic links
 // (ErrUnsafeCertificatePath).
 //
-// mkcert is looked up on PATH only and run without a shell, for at most 30
-// seconds, in the process's environment (so CAROOT and TRUST_STORES apply as
+// mkcert is looked up on PATH only and run without a shell, each of its two
+// runs (generate, then -CAROOT) for at most 30 seconds, in the process's
+// environment (so CAROOT and TRUST_STORES apply as
 // they do for mkcert itself). It never runs "mkcert -install" and never
 // reads the CA's private key. Errors: ErrMkcertNotFound when mkcert is not
 // on PATH; a *MkcertError when it fails, times out or writes unusable files,
 // and one matching ErrMkcertCANotInstalled when its CA is not trusted by the
 // system (the files are then not kept). Both call for SetupGuideManaged.
 //
-// Reuse does not run mkcert, so it does not notice a CA removed from the
+// On Windows the directory and files get the ACL they inherit from the
+// parent directory, such as the user's profile. Reuse does not run mkcert, so it does not notice a CA removed from the
 // trust store later. Concurrent calls for the same dir are safe but may
 // each run mkcert.
 func EnsureLocalhost(dir string) (*TLSCertificate, error) {

@@ -83,8 +83,10 @@ func TestFlowHTTPSWith(t *testing.T) {
 	if ru.Scheme != "https" || ru.Hostname() != "127.0.0.1" || p.TokenRequests()[0].Get("redirect_uri") != ru.String() {
 		t.Errorf("redirect URI %s", ru)
 	}
-	if _, err := NewBuilder().ClientID("c").AuthURL("https://a.example/a").TokenURL("https://a.example/t").UseHTTPSWith(nil).Build(); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("UseHTTPSWith(nil): %v", err)
+	for _, bad := range []*TLSCertificate{nil, {}} {
+		if _, err := NewBuilder().ClientID("c").AuthURL("https://a.example/a").TokenURL("https://a.example/t").UseHTTPSWith(bad).Build(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("UseHTTPSWith(%v): %v", bad, err)
+		}
 	}
 }
 
