@@ -65,6 +65,7 @@ type callbackServer struct {
 	winnerOnce   sync.Once
 	closeOnce    sync.Once
 	stopped      atomic.Bool // the listener was closed on purpose
+	beforeReply  func()      // tests only: runs before the handler waits for its page
 	serveDone    chan struct{}
 }
 
@@ -262,16 +263,27 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
 		return
 	}
-	select {
-	case page := <-reply:
-		status := http.StatusOK
-		if cb.err != nil {
-			status = http.StatusBadRequest
-		}
-		s.writePage(w, status, page)
-	case <-s.done:
-		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+	if s.beforeReply != nil {
+		s.beforeReply()
 	}
+	var page string
+	select {
+	case page = <-reply:
+	case <-s.done:
+		// The flow closes done right after it replies: a reply that is
+		// there must win over done, which select would pick at random.
+		select {
+		case page = <-reply:
+		default:
+			s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+			return
+		}
+	}
+	status := http.StatusOK
+	if cb.err != nil {
+		status = http.StatusBadRequest
+	}
+	s.writePage(w, status, page)
 }
 
 // parseCallback reads the RFC 6749 §4.1.2 response of a request whose state

@@ -464,3 +464,30 @@ func TestCallbackAcceptsNavigation(t *testing.T) {
 		t.Fatal("navigation refused")
 	}
 }
+
+// TestCallbackReplyBeatsClose: the flow replies and closes at once; the
+// browser must get the reply, never the "stopped waiting" page.
+func TestCallbackReplyBeatsClose(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		s := startTestServer(t)
+		// The handler is slow to wait for its page: by then the flow has
+		// replied and closed.
+		s.beforeReply = func() { time.Sleep(20 * time.Millisecond) }
+		got := make(chan int, 1)
+		go func() {
+			resp, err := http.Get("http://" + s.host + "/callback?code=c&state=" + testState)
+			if err != nil {
+				got <- 0
+				return
+			}
+			resp.Body.Close()
+			got <- resp.StatusCode
+		}()
+		cb := <-s.results
+		cb.reply <- "ok"
+		s.close()
+		if st := <-got; st != http.StatusOK {
+			t.Fatalf("round %d: status %d, want 200", i, st)
+		}
+	}
+}
