@@ -137,9 +137,9 @@ func (e *MkcertError) Error() string {
 		b.WriteString(e.Message)
 	}
 	if e.CANotInstalled {
-		b.WriteString(` (run "mkcert -install" once, as loopauth.SetupGuideManaged explains, then try again)`)
+		b.WriteString(` (run "mkcert -install" once to trust mkcert's local authority, then try again)`)
 	} else {
-		b.WriteString(" (run mkcert yourself to see what is wrong; loopauth.SetupGuideManaged explains the setup)")
+		b.WriteString(" (run mkcert yourself to see what is wrong)")
 	}
 	return b.String()
 }
