@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -400,12 +399,12 @@ func readPEMFile(path string, follow bool) ([]byte, error) {
 	if got, err := f.Stat(); err != nil || !os.SameFile(fi, got) {
 		return nil, errorf("%w: %q changed while being opened", ErrUnsafeCertificatePath, path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPEMFileBytes+1))
-	if err != nil {
-		return nil, errorf("loopauth: reading %q: %w", path, err)
-	}
-	if len(data) > maxPEMFileBytes {
+	data, err := readCapped(f, maxPEMFileBytes)
+	switch {
+	case errors.Is(err, ErrResponseTooLarge):
 		return nil, invalidCert("%q is larger than %d bytes", path, maxPEMFileBytes)
+	case err != nil:
+		return nil, errorf("loopauth: reading %q: %w", path, err)
 	}
 	return data, nil
 }

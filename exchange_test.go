@@ -422,7 +422,10 @@ func TestNoInsecureTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bad := range []string{"InsecureSkipVerify", "VersionTLS10", "VersionTLS11", "VersionSSL30"} {
+		// Also: no signal handler, no shared default client or mux, no
+		// package-level state set at init (ARCHITECTURE invariants).
+		for _, bad := range []string{"InsecureSkipVerify", "VersionTLS10", "VersionTLS11", "VersionSSL30",
+			`"os/signal"`, "http.DefaultClient", "http.DefaultServeMux", "http.HandleFunc", "func init()"} {
 			if strings.Contains(string(data), bad) {
 				t.Errorf("%s mentions %s", f, bad)
 			}

@@ -300,12 +300,12 @@ func (s *FileStore) readSame(want fs.FileInfo) ([]byte, error) {
 	if err := checkTokenFile(s.path, got); err != nil {
 		return nil, err // chmod since Lstat
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
-	if err != nil {
-		return nil, errorf("loopauth: reading the token file: %w", err)
-	}
-	if len(data) > maxTokenFileBytes {
+	data, err := readCapped(f, maxTokenFileBytes)
+	switch {
+	case errors.Is(err, ErrResponseTooLarge):
 		return nil, s.tooLarge()
+	case err != nil:
+		return nil, errorf("loopauth: reading the token file: %w", err)
 	}
 	return data, nil
 }
