@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,33 @@ func TestFlowHTTPSStalledPeers(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(p.TokenRequests()), "code=x") || len(p.TokenRequests()) != 1 {
 		t.Errorf("token requests: %d", len(p.TokenRequests()))
+	}
+}
+
+// TestFlowHTTPSWithMkcert: a whole flow over HTTPS with a certificate the
+// real mkcert made (CAROOT in a temporary directory, nothing installed),
+// verified by a user agent that trusts only that authority.
+func TestFlowHTTPSWithMkcert(t *testing.T) {
+	requireMkcert(t)
+	caroot := t.TempDir()
+	t.Setenv("CAROOT", caroot)
+	dir := filepath.Join(t.TempDir(), "tls")
+	// The first run creates the authority in CAROOT; it is not trusted by
+	// this system, which is reported.
+	if _, err := ensureLocalhost(dir, nil, mkcertTimeout); !errors.Is(err, ErrMkcertCANotInstalled) {
+		t.Fatalf("first run: %v", err)
+	}
+	roots := rootPool(t, caroot)
+	cert, err := ensureLocalhost(dir, roots, mkcertTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loopauthtest.NewProvider(t)
+	c := flowClient(t, p, tlsBrowser(&tls.Config{RootCAs: roots}), func(b *CLITokenClientBuilder) { b.UseHTTPSWith(cert) })
+	if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ru := p.TokenRequests()[0].Get("redirect_uri"); !strings.HasPrefix(ru, "https://127.0.0.1:") {
+		t.Errorf("redirect_uri %q", ru)
 	}
 }
