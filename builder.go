@@ -472,6 +472,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if c.logger == nil {
 		c.logger = slog.New(discardHandler{})
 	}
+	c.errorLog = slog.NewLogLogger(c.logger.Handler(), slog.LevelDebug)
 	if c.refreshWithin == 0 {
 		c.refreshWithin = DefaultRefreshWithin
 	}

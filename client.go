@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ type CLITokenClient struct {
 	authURL  *url.URL
 	tokenURL *url.URL
 	now      func() time.Time // the one clock of every expiry decision
+	errorLog *log.Logger      // net/http's messages, to logger at debug level
 
 	flightMu sync.Mutex
 	flight   *flight // the refresh or sign-in that Token callers share
@@ -121,7 +123,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger, tlsConfig)
+	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsConfig)
 	authURL := c.authorizationURL(srv.redirectURI, secrets)
 
 	if c.onServerReady != nil {

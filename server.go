@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,9 +93,9 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 }
 
 // startCallbackServer starts serving on ln, over TLS when tlsConfig is not
-// nil. The server holds the expected state and nothing else of the flow's
+// nil; net/http's own messages (TLS handshake errors...) go to errorLog. The server holds the expected state and nothing else of the flow's
 // secrets.
-func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, tlsConfig *tls.Config) *callbackServer {
+func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsConfig *tls.Config) *callbackServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &callbackServer{
 		logger:       logger,
@@ -121,7 +122,7 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, tls
 		WriteTimeout:      callbackWriteTimeout,
 		IdleTimeout:       callbackReadTimeout,
 		MaxHeaderBytes:    maxCallbackHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorLog:          errorLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,7 +26,7 @@ func startTestServer(t *testing.T) *callbackServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startCallbackServer(ln, testState, slog.New(discardHandler{}), nil)
+	s := startCallbackServer(ln, testState, slog.New(discardHandler{}), log.New(io.Discard, "", 0), nil)
 	t.Cleanup(s.close)
 	return s
 }

@@ -470,6 +470,9 @@ func isNQCHAR(s string) bool {
 // format characters such as the right-to-left override, and invalid UTF-8
 // are replaced by U+FFFD, and the result is cut to max bytes.
 func sanitizeText(s string, max int) string {
+	if len(s) <= max && isVSCHAR(s) {
+		return s // printable ASCII, the common case: nothing to replace
+	}
 	var b strings.Builder
 	for _, r := range truncate(s, max) {
 		if r == utf8.RuneError || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || isBidiOrFormat(r) {
