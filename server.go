@@ -193,10 +193,10 @@ func (s *callbackServer) close() {
 // so that nothing about the flow is revealed to a request that fails an
 // earlier one.
 func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// One request per connection (set with the page headers): a browser
+	// needs no more, and it lets teardown know when the page has been
+	// delivered.
 	setPageHeaders(w.Header())
-	// One request per connection: a browser needs no more, and it lets
-	// teardown know when the page has been delivered.
-	w.Header().Set("Connection", "close")
 
 	switch {
 	case r.Host != s.host || !isLoopbackRemote(r.RemoteAddr):
