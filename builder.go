@@ -3,6 +3,7 @@ package loopauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -548,3 +549,28 @@ func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false 
 func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discardHandler) WithGroup(string) slog.Handler           { return d }
+
+// String describes the builder without its client secret.
+func (b *CLITokenClientBuilder) String() string {
+	if b == nil {
+		return "CLITokenClientBuilder(nil)"
+	}
+	return b.settings.describe("CLITokenClientBuilder", b.authURL, b.tokenURL)
+}
+
+// GoString is String, so %#v cannot print the client secret either.
+func (b *CLITokenClientBuilder) GoString() string { return b.String() }
+
+// Format makes every fmt verb print String.
+func (b *CLITokenClientBuilder) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(b.String())) }
+
+// describe is the redacted description of a builder or client: the client
+// secret is never printed, only whether there is one.
+func (s *settings) describe(kind, authURL, tokenURL string) string {
+	secret := "none"
+	if s.clientSecret != "" {
+		secret = "[redacted]"
+	}
+	return fmt.Sprintf("%s{client_id: %q, client_secret: %s, auth_url: %q, token_url: %q, scopes: %q, openid: %v}",
+		kind, s.clientID, secret, authURL, tokenURL, joinScopes(s.scopes), s.openID)
+}

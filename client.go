@@ -381,3 +381,18 @@ func (c *CLITokenClient) RefreshIfExpiring(ctx context.Context, ts *TokenSet, th
 	}
 	return RefreshOutcome{refreshed: true, tokens: next}, nil
 }
+
+// String describes the client without its client secret.
+func (c *CLITokenClient) String() string {
+	if c == nil {
+		return "CLITokenClient(nil)"
+	}
+	return c.settings.describe("CLITokenClient", c.authURL.Redacted(), c.tokenURL.Redacted())
+}
+
+// GoString is String, so %#v cannot print the client secret either.
+func (c *CLITokenClient) GoString() string { return c.String() }
+
+// Format makes every fmt verb print String: the client holds the client
+// secret, which %+v or %x of its fields would otherwise print.
+func (c *CLITokenClient) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }

@@ -232,11 +232,17 @@ func (t *IDToken) Claims() *Claims { return t.claims }
 
 // String describes the ID token without the token itself.
 func (t *IDToken) String() string {
+	if t == nil || t.claims == nil {
+		return "IDToken(nil)"
+	}
 	return fmt.Sprintf("IDToken{iss: %q, sub: %q, token: [redacted]}", t.claims.Issuer, t.claims.Subject)
 }
 
 // GoString is String, so %#v does not print the token.
 func (t *IDToken) GoString() string { return t.String() }
+
+// Format makes every fmt verb print String.
+func (t *IDToken) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(t.String())) }
 
 // Claims are the standard claims of an ID token (OpenID Connect Core §2,
 // §5.1). Unmarshal reads any other claim. The values are the provider's

@@ -217,3 +217,30 @@ func seedFromTestdata(f *testing.F, name string) {
 		f.Add(data)
 	}
 }
+
+// TestClientRedaction covers L-01 for the builder, the client and ID
+// tokens: no fmt verb prints the client secret or the ID token.
+func TestClientRedaction(t *testing.T) {
+	b := validBuilder().ClientSecret(secretClient)
+	c, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u","iss":"https://as.example","aud":"my-client","exp":9999999999,"iat":1}`))
+	idt, err := parseIDTokenUnverified("eyJhbGciOiJSUzI1NiJ9." + payload + ".c2ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{b, c, idt, struct{ C *CLITokenClient }{c}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x"} {
+			out := fmt.Sprintf(verb, v)
+			assertNoSecret(t, out)
+			if strings.Contains(out, fmt.Sprintf("%x", secretClient)) || strings.Contains(out, payload) {
+				t.Errorf("%T with %s leaks: %s", v, verb, out)
+			}
+		}
+	}
+	if s := fmt.Sprint(c); !strings.Contains(s, "client_secret: [redacted]") || !strings.Contains(s, "my-client") {
+		t.Errorf("description = %s", s)
+	}
+}
