@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,23 +38,6 @@ func flowClient(t *testing.T, p *loopauthtest.Provider, opener BrowserOpener, mo
 		t.Fatal(err)
 	}
 	return c
-}
-
-// checkNoLeaks fails the test if goroutines started during it are still
-// running shortly after it ends (the flow must stop everything it starts).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
 }
 
 // assertPortReleased checks that the callback port can be bound again.
