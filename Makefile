@@ -47,10 +47,17 @@ cover:
 	go test -count=1 -coverprofile=cover.out $(PKG)
 	go tool cover -func=cover.out | tail -1
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME each. A failing input is
+## written to testdata/fuzz/<target>/, which "go test" replays from then on:
+## commit it with the fix, as a regression seed. The input is printed here
+## too, so that one found in CI can be committed from its log.
 fuzz:
 	@for f in $$(go test -list '^Fuzz' . | grep '^Fuzz'); do \
-		echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x . || exit 1; \
+		echo "== $$f"; \
+		if ! go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x .; then \
+			for c in $$(git ls-files --others --exclude-standard testdata/fuzz/$$f); do echo "--- new regression seed $$c:"; cat "$$c"; done; \
+			exit 1; \
+		fi; \
 	done
 
 ## demo: the main job, unattended, against the embedded test provider
