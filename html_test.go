@@ -116,3 +116,112 @@ func TestFormatExpiry(t *testing.T) {
 		t.Errorf("zero expiry = %q", got)
 	}
 }
+
+// pageTags returns the markup of a page in order: every "<...>" run.
+func pageTags(page string) []string {
+	var tags []string
+	for {
+		i := strings.IndexByte(page, '<')
+		if i < 0 {
+			return tags
+		}
+		j := strings.IndexByte(page[i:], '>')
+		if j < 0 {
+			return append(tags, page[i:])
+		}
+		tags = append(tags, page[i:i+j+1])
+		page = page[i+j+1:]
+	}
+}
+
+// checkPageEscaping is the escaping property of renderPage: whatever the
+// values, the page has exactly the markup of the same page with each
+// non-empty value replaced by a plain placeholder, and no value that holds
+// a markup character appears unescaped.
+func checkPageEscaping(t *testing.T, d pageData) {
+	t.Helper()
+	plain := d
+	ph := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "x"
+	}
+	plain.Identity, plain.Email, plain.Code, plain.Scopes, plain.Title, plain.Subtitle = ph(d.Identity), ph(d.Email), ph(d.Code), ph(d.Scopes), ph(d.Title), ph(d.Subtitle)
+	plain.Paragraphs = nil
+	for _, p := range d.Paragraphs {
+		plain.Paragraphs = append(plain.Paragraphs, ph(p))
+	}
+	plain.Details = nil
+	for _, dt := range d.Details {
+		plain.Details = append(plain.Details, detail{ph(dt.Name), ph(dt.Value)})
+	}
+	page, want := renderPage(d), renderPage(plain)
+	if got, exp := pageTags(page), pageTags(want); strings.Join(got, "\x00") != strings.Join(exp, "\x00") {
+		t.Fatalf("markup differs from the placeholder page:\n got %q\nwant %q", got, exp)
+	}
+	if strings.Count(page, ">") != strings.Count(want, ">") {
+		t.Fatalf("page has %d '>', the placeholder page %d", strings.Count(page, ">"), strings.Count(want, ">"))
+	}
+	// The tags are the same, so the text between them pairs up: where a
+	// value made it differ, it must be escaped text.
+	got, exp := pageText(page), pageText(want)
+	for i := range got {
+		if got[i] == exp[i] {
+			continue
+		}
+		if strings.ContainsAny(got[i], `"'>`) {
+			t.Fatalf("unescaped value in %q", got[i])
+		}
+		for rest := got[i]; ; {
+			j := strings.IndexByte(rest, '&')
+			if j < 0 {
+				break
+			}
+			rest = rest[j:]
+			ok := false
+			for _, e := range []string{"&amp;", "&lt;", "&gt;", "&#34;", "&#39;"} {
+				ok = ok || strings.HasPrefix(rest, e)
+			}
+			if !ok {
+				t.Fatalf("bare & in %q", got[i])
+			}
+			rest = rest[1:]
+		}
+	}
+}
+
+// pageText returns the text between the tags of a page, in order.
+func pageText(page string) []string {
+	var text []string
+	for {
+		i := strings.IndexByte(page, '<')
+		if i < 0 {
+			return append(text, page)
+		}
+		text = append(text, page[:i])
+		j := strings.IndexByte(page[i:], '>')
+		if j < 0 {
+			return text
+		}
+		page = page[i+j+1:]
+	}
+}
+
+// TestPageEscapingProperty runs the escaping property over hostile values
+// in every slot of the layout.
+func TestPageEscapingProperty(t *testing.T) {
+	for _, v := range []string{hostileText, "<", ">", "&amp;", `"'`, "</p><p>", "<!--", "]]>", "\x00<x>", "a<b>c</b>", strings.Repeat("<", 5000)} {
+		checkPageEscaping(t, pageData{OK: true, Title: v, Subtitle: v, Identity: v, Email: v, Paragraphs: []string{v, v}, Code: v, Scopes: v, Details: []detail{{v, v}}})
+		checkPageEscaping(t, pageData{Identity: v, Paragraphs: []string{v}})
+	}
+}
+
+// FuzzPageEscaping fuzzes the escaping property of the default pages.
+func FuzzPageEscaping(f *testing.F) {
+	f.Add(hostileText, "e@x", "access_denied", "openid email", "desc", true)
+	f.Add("", "<b>", "", "</dd>", "<details>", false)
+	f.Fuzz(func(t *testing.T, identity, email, code, scopes, desc string, ok bool) {
+		checkPageEscaping(t, pageData{OK: ok, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Code: code, Scopes: scopes, Details: []detail{{identity, email}, {scopes, desc}}})
+	})
+}
