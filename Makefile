@@ -5,14 +5,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 PKG         := ./...
 
-.PHONY: test check fmt-check vet cross-vet staticcheck deps-check compat bench cover fuzz demo
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench cover fuzz demo
 
 ## test: vet, then every test with the race detector
 test: vet
 	go test -race -count=1 $(PKG)
 
 ## check: formatting, vet (also for Windows and macOS), staticcheck, and the no-dependency rule
-check: fmt-check vet cross-vet staticcheck deps-check
+check: fmt-check vet cross-vet staticcheck deps-check deps-budget
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -31,6 +31,19 @@ staticcheck:
 deps-check:
 	@if grep -qE '^[[:space:]]*require([[:space:]]|\()' go.mod; then echo "go.mod has a require line: the library is standard library only"; exit 1; fi
 	@test "$$(go list -m all)" = "github.com/loopauth/loopauth" || { echo "unexpected modules:"; go list -m all; exit 1; }
+
+## deps-budget: fail if the root package links a standard package that
+## testdata/deps.txt does not list (html/template, text/template and
+## regexp are never listed)
+deps-budget:
+	@new=$$(go list -deps . | grep -v '^github.com/loopauth' | grep -v '^internal/\|/internal\(/\|$$\)\|^vendor/' | grep -vxF -f testdata/deps.txt || true); \
+	if [ -n "$$new" ]; then \
+		echo "the root package now links packages that testdata/deps.txt does not list:"; echo "$$new" | sed 's/^/  /'; \
+		echo "Every package costs every CLI that imports loopauth (binary size, init time, audit surface)."; \
+		echo "Use a smaller package, or add it to testdata/deps.txt with the reason in the commit message."; \
+		exit 1; \
+	fi
+	@! grep -xE 'html/template|text/template|regexp' testdata/deps.txt || { echo "testdata/deps.txt lists a package the root package may never link"; exit 1; }
 
 ## compat: build and test with the oldest Go that go.mod allows (the go
 ## command fetches that toolchain from the module proxy)
