@@ -468,11 +468,37 @@ func ensurePrivateDir(dir string) error {
 		return errorf("%w: certificate directory %q is a symbolic link, which is never followed: give the real directory", ErrUnsafeCertificatePath, dir)
 	case !m.IsDir():
 		return errorf("%w: %q is not a directory (mode %v)", ErrUnsafeCertificatePath, dir, m)
-	case modeBitsApply && m.Perm()&0o077 != 0:
-		return errorf("%w: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory", ErrUnsafeCertificatePath, dir, m, dir)
+	}
+	if uid, other := otherOwner(fi); other {
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)",
+			ErrUnsafeCertificatePath, dir, uid)}
+	}
+	switch perm := m.Perm(); {
+	case modeBitsApply && perm&0o022 != 0:
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q",
+			ErrUnsafeCertificatePath, dir, m, dir)}
+	case modeBitsApply && perm&0o077 != 0:
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory",
+			ErrUnsafeCertificatePath, dir, m, dir)}
 	}
 	return nil
 }
+
+// unsafeDirError refuses a certificate directory that others may use. It
+// matches ErrUnsafeCertificatePath, and errors.As finds the *FileModeError
+// with the path and mode; the message is about a directory, not about a
+// token file.
+type unsafeDirError struct {
+	mode *FileModeError
+	msg  string
+}
+
+func (e *unsafeDirError) Error() string { return e.msg }
+
+func (e *unsafeDirError) Unwrap() []error { return []error{ErrUnsafeCertificatePath, e.mode} }
 
 // loadReusable returns the certificate in the files if it may be reused,
 // nil and no error if it must be regenerated, and an error only for a
@@ -592,14 +618,20 @@ func runMkcert(mkcert string, timeout time.Duration, args ...string) ([]byte, er
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mkcert, args...)
-	// Without WaitDelay, a grandchild holding the pipes would keep Wait
-	// from returning after the kill.
+	killGroupAtDeadline(cmd)
+	// Without WaitDelay, a child holding the pipes would keep Wait from
+	// returning after the kill (where only mkcert itself is killed), or
+	// after mkcert exited on its own.
 	cmd.WaitDelay = mkcertWaitDelay
 	var stdout, stderr cappedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if err == nil {
 		return stdout.buf.Bytes(), nil
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// mkcert ended but left a child holding its output: end that too.
+		killProcessGroup(cmd)
 	}
 	if ctx.Err() != nil {
 		return nil, &MkcertError{Message: fmt.Sprintf("no result after %v", timeout), TimedOut: true, err: context.DeadlineExceeded}

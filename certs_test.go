@@ -2,6 +2,7 @@ package loopauth
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,6 +421,46 @@ func writeScript(t *testing.T, dir, body string) string {
 	return path
 }
 
+// expectChildGone reads the PID a fake mkcert wrote to pidFile and waits
+// up to five seconds for that process to end.
+func expectChildGone(t *testing.T, pidFile string) {
+	t.Helper()
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the fake mkcert did not record its child: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("child PID %q", data)
+	}
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil && !childGone(pid) {
+			p.Kill() // do not leave it behind when the test fails
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); !childGone(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mkcert's child (PID %d) is still running", pid)
+		}
+	}
+}
+
+// childGone reports whether process pid has ended: no such process, or
+// a zombie that nobody has reaped yet (a container's PID 1 may never reap
+// orphans), which runs no more.
+func childGone(pid int) bool {
+	if processGone(pid) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+}
+
 func callCount(t *testing.T, log string) int {
 	t.Helper()
 	data, err := os.ReadFile(log)
@@ -728,6 +770,35 @@ func TestEnsureLocalhostFakeMkcert(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("took %v", d)
 		}
+	})
+	t.Run("M-05 hang with a child: the whole process group is killed", func(t *testing.T) {
+		// The fake mkcert starts a sleeping child that holds its output
+		// pipes, records the child's PID and hangs. Killing mkcert alone
+		// would leave the child running.
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		fake(t, "sleep 60 &\necho $! > '"+pidFile+"'\nwait\n")
+		check := noLeaks(t)
+		start := time.Now()
+		_, err := ensureLocalhost(filepath.Join(t.TempDir(), "tls"), nil, time.Second)
+		check()
+		if me := expectMkcertError(t, err); !me.TimedOut || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want a timeout", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("returned after %v", d)
+		}
+		expectChildGone(t, pidFile)
+	})
+	t.Run("M-05 exit leaving a child that holds the output: the child is killed", func(t *testing.T) {
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		fake(t, "sleep 60 &\necho $! > '"+pidFile+"'\nexit 0\n")
+		check := noLeaks(t)
+		_, err := ensureLocalhost(filepath.Join(t.TempDir(), "tls"), nil, 10*time.Second)
+		check()
+		if me := expectMkcertError(t, err); me.TimedOut || !errors.Is(err, exec.ErrWaitDelay) {
+			t.Fatalf("got %v, want exec.ErrWaitDelay", err)
+		}
+		expectChildGone(t, pidFile)
 	})
 	t.Run("M-05 stdout flood", func(t *testing.T) {
 		fake(t, "head -c 20000000 /dev/zero\nexit 0\n")
