@@ -99,8 +99,10 @@ var (
 
 	// ErrUnsafeCertificatePath means EnsureLocalhost refused its directory
 	// or a file in it: a symbolic link (never followed), something other
-	// than a regular file or directory, or, on Unix, a directory other
-	// users may access. The error names the path and the fix.
+	// than a regular file or directory, or, on Unix, a directory that
+	// other users may access or that belongs to another user (that error
+	// is also a *FileModeError, for errors.As). The error names the path
+	// and the fix.
 	ErrUnsafeCertificatePath = errors.New("loopauth: unsafe certificate path")
 )
 
@@ -413,9 +415,10 @@ func readPEMFile(path string, follow bool) ([]byte, error) {
 // and ::1 kept in dir (localhost-cert.pem and localhost-key.pem),
 // generating it with mkcert when the files are missing, unusable, expire
 // within 7 days, or the key file is accessible by other users. dir is
-// created with mode 0700 if needed; on Unix an existing dir must not be
-// accessible by others, and dir and the files must not be symbolic links
-// (ErrUnsafeCertificatePath).
+// created with mode 0700 if needed; on Unix an existing dir must belong to
+// the user the process runs as and not be accessible by others (a
+// *FileModeError matching ErrUnsafeCertificatePath), and dir and the files
+// must not be symbolic links (ErrUnsafeCertificatePath).
 //
 // mkcert is looked up on PATH only and run without a shell, each of its two
 // runs (generate, then -CAROOT) for at most 30 seconds, in the process's
@@ -453,7 +456,9 @@ func ensureLocalhost(dir string, roots *x509.CertPool, timeout time.Duration) (*
 
 // ensurePrivateDir creates dir with mode 0700 (MkdirAll applies the mode at
 // creation, and the umask can only remove bits, so it is never more open)
-// and refuses a symbolic link or, on Unix, a directory others may use.
+// and refuses a symbolic link or, on Unix, a directory others may use: one
+// that belongs to another user, or that its group or others may access.
+// Reading is refused too, not only writing: the key must stay private.
 func ensurePrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return errorf("loopauth: creating the certificate directory: %w", err)

@@ -907,19 +907,100 @@ func TestEnsureLocalhostPaths(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	// expectDirRefused checks the error for a certificate directory others
+	// may use: ErrUnsafeCertificatePath, a *FileModeError naming dir, the
+	// fix in the message, and nothing about token files.
+	expectDirRefused := func(t *testing.T, dir string, err error, fix string) {
+		t.Helper()
+		var fme *FileModeError
+		if !errors.Is(err, ErrUnsafeCertificatePath) || !errors.As(err, &fme) || fme.Path != dir || !fme.Mode.IsDir() {
+			t.Fatalf("got %v (%T), want a *FileModeError for %q matching ErrUnsafeCertificatePath", err, err, dir)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, fix) || !strings.Contains(msg, "certificate directory") || strings.Contains(msg, "token") ||
+			strings.Count(msg, "loopauth: ") != 1 {
+			t.Fatalf("message does not say the fix %q: %q", fix, msg)
+		}
+	}
 	t.Run("X-04 directory open to others", func(t *testing.T) {
 		if !modeBitsApply {
 			t.Skip("no Unix permission bits")
 		}
-		for _, mode := range []os.FileMode{0o777, 0o755, 0o750} {
+		cases := []struct {
+			mode os.FileMode
+			fix  string
+		}{
+			{0o777, "only you can write"},
+			{0o777 | os.ModeSticky, "only you can write"}, // a shared directory like /tmp
+			{0o770, "only you can write"},                 // group-writable
+			{0o720, "only you can write"},
+			{0o702 | os.ModeSticky, "only you can write"},
+			{0o755, "chmod 700"},
+			{0o750, "chmod 700"},
+			{0o704, "chmod 700"},
+		}
+		for _, tc := range cases {
 			dir := filepath.Join(t.TempDir(), "tls")
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			os.Chmod(dir, mode)
+			if err := os.Chmod(dir, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(dir); err != nil || fi.Mode()&(os.ModePerm|os.ModeSticky) != tc.mode {
+				t.Fatalf("mode %v not set: %v", tc.mode, fi.Mode())
+			}
 			_, err := EnsureLocalhost(dir)
-			if !errors.Is(err, ErrUnsafeCertificatePath) || !strings.Contains(err.Error(), "chmod 700") {
-				t.Fatalf("mode %v: got %v", mode, err)
+			expectDirRefused(t, dir, err, tc.fix)
+			if tc.fix == "chmod 700" {
+				continue
+			}
+			if !strings.Contains(err.Error(), "chmod 700 "+strconv.Quote(dir)) {
+				t.Fatalf("mode %v: no chmod advice for a directory of one's own: %v", tc.mode, err)
+			}
+		}
+		// Private modes, the sticky bit alone included, are accepted.
+		for _, mode := range []os.FileMode{0o700, 0o700 | os.ModeSticky, 0o500} {
+			dir := filepath.Join(t.TempDir(), "tls")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := EnsureLocalhost(dir); !errors.Is(err, ErrMkcertNotFound) {
+				t.Fatalf("mode %v: got %v, want ErrMkcertNotFound (no mkcert on PATH)", mode, err)
+			}
+		}
+	})
+	t.Run("X-04 directory of another user", func(t *testing.T) {
+		if !modeBitsApply {
+			t.Skip("no Unix ownership: on Windows the directory's ACL decides")
+		}
+		if os.Geteuid() != 0 {
+			t.Skip("giving a directory to another user needs root (CI runs as root); run as root to test the owner check")
+		}
+		const nobody = 65534
+		leaf := makeCert(t, certSpec{})
+		for _, mode := range []os.FileMode{0o700, 0o755} {
+			dir := filepath.Join(t.TempDir(), "tls")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			// Valid files inside: they must not be reused from a
+			// directory someone else controls.
+			writeFile(t, filepath.Join(dir, localhostCertFile), certPEMOf(leaf), 0o644)
+			writeFile(t, filepath.Join(dir, localhostKeyFile), pkcs8PEM(t, leaf.key), 0o600)
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, nobody, nobody); err != nil {
+				t.Skipf("chown is not permitted here: %v", err)
+			}
+			_, err := EnsureLocalhost(dir)
+			expectDirRefused(t, dir, err, "belongs to another user (uid 65534)")
+			if !strings.Contains(err.Error(), "remove it") || !strings.Contains(err.Error(), "chown") {
+				t.Fatalf("mode %v: the fix is missing: %v", mode, err)
 			}
 		}
 	})
