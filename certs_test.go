@@ -1048,3 +1048,111 @@ func TestEnsureLocalhostPaths(t *testing.T) {
 		}
 	})
 }
+
+// flatText is s with every run of white space made one space, so that
+// phrases can be checked across line breaks.
+func flatText(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// guideLines returns the lines of a setup guide, for comparison with the
+// text the user must see.
+func guideLines(guide string) []string { return strings.Split(guide, "\n") }
+
+// assertLinesInOrder fails unless every want line is a whole line of got,
+// in this order.
+func assertLinesInOrder(t *testing.T, name string, got []string, want ...string) {
+	t.Helper()
+	i := 0
+	for _, line := range got {
+		if i < len(want) && line == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("%s lacks the line %q (or has it out of order)", name, want[i])
+	}
+}
+
+// TestSetupGuides checks the guides' text against what a user must read
+// and run, after the Rust crate's SETUP_GUIDE and SETUP_GUIDE_MANAGED: the
+// title, the numbered steps and the exact commands.
+func TestSetupGuides(t *testing.T) {
+	title := []string{"HTTPS Certificate Setup", "======================="}
+	install := []string{
+		"1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)",
+		"     macOS: brew install mkcert",
+		"     Other platforms: see the link above",
+	}
+	trust := []string{
+		"2. Create and trust a local certificate authority (may prompt for a password):",
+		"     mkcert -install",
+	}
+	t.Run("SetupGuide", func(t *testing.T) {
+		got := guideLines(SetupGuide)
+		if len(got) < 2 || got[0] != title[0] || got[1] != title[1] {
+			t.Errorf("SetupGuide does not start with its title: %q", got[:min(2, len(got))])
+		}
+		want := append(append(append([]string{}, install...), trust...),
+			"3. Generate a certificate:",
+			// The names EnsureLocalhost uses, and every address the
+			// callback may be reached at.
+			"     mkcert -cert-file "+localhostCertFile+" -key-file "+localhostKeyFile+" localhost 127.0.0.1 ::1",
+			"4. Give both files to the application as its documentation describes.",
+		)
+		assertLinesInOrder(t, "SetupGuide", got, want...)
+		for _, s := range []string{
+			"Steps 1 and 2 are global and can be run from any directory.",
+			"It does not affect other machines or network traffic.",
+			"certificate (safe to share)",
+			"its private key (keep it secure: only you should be able to read it)",
+			"signed by the same CA",
+			"The files are reusable and not tied to the directory they were generated in.",
+			"The certificate is only valid for localhost, 127.0.0.1 and ::1.",
+		} {
+			if !strings.Contains(flatText(SetupGuide), s) {
+				t.Errorf("SetupGuide lacks %q", s)
+			}
+		}
+		if strings.Contains(SetupGuide, "there is no step 3") {
+			t.Error("SetupGuide has the managed guide's ending")
+		}
+	})
+	t.Run("SetupGuideManaged", func(t *testing.T) {
+		got := guideLines(SetupGuideManaged)
+		if len(got) < 2 || got[0] != title[0] || got[1] != title[1] {
+			t.Errorf("SetupGuideManaged does not start with its title: %q", got[:min(2, len(got))])
+		}
+		assertLinesInOrder(t, "SetupGuideManaged", got, append(append([]string{}, install...), trust...)...)
+		for _, s := range []string{
+			"Both commands below can be run from any directory; they are global operations.",
+			"That's it; there is no step 3.",
+			"The application generates its certificate for localhost, 127.0.0.1 and ::1 automatically on its next run.",
+			"If you have already run mkcert -install (for example for another tool), only step 1 is needed.",
+		} {
+			if !strings.Contains(flatText(SetupGuideManaged), s) {
+				t.Errorf("SetupGuideManaged lacks %q", s)
+			}
+		}
+		// The application makes the certificate: the user is never told
+		// to generate one or to hand files over.
+		for _, s := range []string{"-cert-file", "\n3. ", "\n4. "} {
+			if strings.Contains(SetupGuideManaged, s) {
+				t.Errorf("SetupGuideManaged has %q, a step of the manual guide", s)
+			}
+		}
+	})
+	// The errors for which the documentation says to print
+	// SetupGuideManaged carry the step that fixes them, in the guide's
+	// words, so a program that prints only the error still helps.
+	t.Run("errors name their step", func(t *testing.T) {
+		if msg := ErrMkcertNotFound.Error(); !strings.Contains(msg, "https://github.com/FiloSottile/mkcert#installation") || !strings.Contains(SetupGuideManaged, "https://github.com/FiloSottile/mkcert#installation") {
+			t.Errorf("ErrMkcertNotFound does not link to step 1 of the guide: %q", msg)
+		}
+		notTrusted := &MkcertError{CANotInstalled: true, err: ErrMkcertCANotInstalled}
+		if msg := notTrusted.Error(); !strings.Contains(msg, `run "mkcert -install"`) {
+			t.Errorf("the CA-not-installed error does not give step 2 of the guide: %q", msg)
+		}
+		if !errors.Is(notTrusted, ErrMkcertCANotInstalled) {
+			t.Error("the CA-not-installed error does not match ErrMkcertCANotInstalled")
+		}
+	})
+}
