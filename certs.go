@@ -421,7 +421,8 @@ func readPEMFile(path string, follow bool) ([]byte, error) {
 // must not be symbolic links (ErrUnsafeCertificatePath).
 //
 // mkcert is looked up on PATH only and run without a shell, each of its two
-// runs (generate, then -CAROOT) for at most 30 seconds, in the process's
+// runs (generate, then -CAROOT) for at most 30 seconds (then it is killed,
+// on Unix with every process it started), in the process's
 // environment (so CAROOT and TRUST_STORES apply as
 // they do for mkcert itself). It never runs "mkcert -install" and never
 // reads the CA's private key. Errors: ErrMkcertNotFound when mkcert is not
