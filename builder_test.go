@@ -33,6 +33,28 @@ func TestBuildValid(t *testing.T) {
 	}
 }
 
+// TestDefaultTimeout pins the documented default: a flow waits five
+// minutes for the browser unless Timeout says otherwise.
+func TestDefaultTimeout(t *testing.T) {
+	if DefaultTimeout != 5*time.Minute {
+		t.Fatalf("DefaultTimeout = %v, documented as 5 minutes", DefaultTimeout)
+	}
+	c, err := validBuilder().Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.timeout != 5*time.Minute {
+		t.Errorf("a client built without Timeout waits %v, want 5m0s", c.timeout)
+	}
+	c, err = validBuilder().Timeout(42 * time.Second).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.timeout != 42*time.Second {
+		t.Errorf("Timeout(42s) gave %v", c.timeout)
+	}
+}
+
 // TestBuildReportsEverything checks that Build joins every problem, each
 // wrapping ErrInvalidConfig and naming the method to call.
 func TestBuildReportsEverything(t *testing.T) {

@@ -99,8 +99,10 @@ var (
 
 	// ErrUnsafeCertificatePath means EnsureLocalhost refused its directory
 	// or a file in it: a symbolic link (never followed), something other
-	// than a regular file or directory, or, on Unix, a directory other
-	// users may access. The error names the path and the fix.
+	// than a regular file or directory, or, on Unix, a directory that
+	// other users may access or that belongs to another user (that error
+	// is also a *FileModeError, for errors.As). The error names the path
+	// and the fix.
 	ErrUnsafeCertificatePath = errors.New("loopauth: unsafe certificate path")
 )
 
@@ -413,12 +415,14 @@ func readPEMFile(path string, follow bool) ([]byte, error) {
 // and ::1 kept in dir (localhost-cert.pem and localhost-key.pem),
 // generating it with mkcert when the files are missing, unusable, expire
 // within 7 days, or the key file is accessible by other users. dir is
-// created with mode 0700 if needed; on Unix an existing dir must not be
-// accessible by others, and dir and the files must not be symbolic links
-// (ErrUnsafeCertificatePath).
+// created with mode 0700 if needed; on Unix an existing dir must belong to
+// the user the process runs as and not be accessible by others (a
+// *FileModeError matching ErrUnsafeCertificatePath), and dir and the files
+// must not be symbolic links (ErrUnsafeCertificatePath).
 //
 // mkcert is looked up on PATH only and run without a shell, each of its two
-// runs (generate, then -CAROOT) for at most 30 seconds, in the process's
+// runs (generate, then -CAROOT) for at most 30 seconds (then it is killed,
+// on Unix with every process it started), in the process's
 // environment (so CAROOT and TRUST_STORES apply as
 // they do for mkcert itself). It never runs "mkcert -install" and never
 // reads the CA's private key. Errors: ErrMkcertNotFound when mkcert is not
@@ -453,7 +457,9 @@ func ensureLocalhost(dir string, roots *x509.CertPool, timeout time.Duration) (*
 
 // ensurePrivateDir creates dir with mode 0700 (MkdirAll applies the mode at
 // creation, and the umask can only remove bits, so it is never more open)
-// and refuses a symbolic link or, on Unix, a directory others may use.
+// and refuses a symbolic link or, on Unix, a directory others may use: one
+// that belongs to another user, or that its group or others may access.
+// Reading is refused too, not only writing: the key must stay private.
 func ensurePrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return errorf("loopauth: creating the certificate directory: %w", err)
@@ -468,11 +474,37 @@ func ensurePrivateDir(dir string) error {
 		return errorf("%w: certificate directory %q is a symbolic link, which is never followed: give the real directory", ErrUnsafeCertificatePath, dir)
 	case !m.IsDir():
 		return errorf("%w: %q is not a directory (mode %v)", ErrUnsafeCertificatePath, dir, m)
-	case modeBitsApply && m.Perm()&0o077 != 0:
-		return errorf("%w: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory", ErrUnsafeCertificatePath, dir, m, dir)
+	}
+	if uid, other := otherOwner(fi); other {
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)",
+			ErrUnsafeCertificatePath, dir, uid)}
+	}
+	switch perm := m.Perm(); {
+	case modeBitsApply && perm&0o022 != 0:
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q",
+			ErrUnsafeCertificatePath, dir, m, dir)}
+	case modeBitsApply && perm&0o077 != 0:
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
+			"%s: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory",
+			ErrUnsafeCertificatePath, dir, m, dir)}
 	}
 	return nil
 }
+
+// unsafeDirError refuses a certificate directory that others may use. It
+// matches ErrUnsafeCertificatePath, and errors.As finds the *FileModeError
+// with the path and mode; the message is about a directory, not about a
+// token file.
+type unsafeDirError struct {
+	mode *FileModeError
+	msg  string
+}
+
+func (e *unsafeDirError) Error() string { return e.msg }
+
+func (e *unsafeDirError) Unwrap() []error { return []error{ErrUnsafeCertificatePath, e.mode} }
 
 // loadReusable returns the certificate in the files if it may be reused,
 // nil and no error if it must be regenerated, and an error only for a
@@ -592,14 +624,20 @@ func runMkcert(mkcert string, timeout time.Duration, args ...string) ([]byte, er
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mkcert, args...)
-	// Without WaitDelay, a grandchild holding the pipes would keep Wait
-	// from returning after the kill.
+	killGroupAtDeadline(cmd)
+	// Without WaitDelay, a child holding the pipes would keep Wait from
+	// returning after the kill (where only mkcert itself is killed), or
+	// after mkcert exited on its own.
 	cmd.WaitDelay = mkcertWaitDelay
 	var stdout, stderr cappedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if err == nil {
 		return stdout.buf.Bytes(), nil
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// mkcert ended but left a child holding its output: end that too.
+		killProcessGroup(cmd)
 	}
 	if ctx.Err() != nil {
 		return nil, &MkcertError{Message: fmt.Sprintf("no result after %v", timeout), TimedOut: true, err: context.DeadlineExceeded}

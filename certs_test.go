@@ -2,6 +2,7 @@ package loopauth
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,6 +421,46 @@ func writeScript(t *testing.T, dir, body string) string {
 	return path
 }
 
+// expectChildGone reads the PID a fake mkcert wrote to pidFile and waits
+// up to five seconds for that process to end.
+func expectChildGone(t *testing.T, pidFile string) {
+	t.Helper()
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the fake mkcert did not record its child: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("child PID %q", data)
+	}
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil && !childGone(pid) {
+			p.Kill() // do not leave it behind when the test fails
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); !childGone(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mkcert's child (PID %d) is still running", pid)
+		}
+	}
+}
+
+// childGone reports whether process pid has ended: no such process, or
+// a zombie that nobody has reaped yet (a container's PID 1 may never reap
+// orphans), which runs no more.
+func childGone(pid int) bool {
+	if processGone(pid) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+}
+
 func callCount(t *testing.T, log string) int {
 	t.Helper()
 	data, err := os.ReadFile(log)
@@ -729,6 +771,35 @@ func TestEnsureLocalhostFakeMkcert(t *testing.T) {
 			t.Fatalf("took %v", d)
 		}
 	})
+	t.Run("M-05 hang with a child: the whole process group is killed", func(t *testing.T) {
+		// The fake mkcert starts a sleeping child that holds its output
+		// pipes, records the child's PID and hangs. Killing mkcert alone
+		// would leave the child running.
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		fake(t, "sleep 60 &\necho $! > '"+pidFile+"'\nwait\n")
+		check := noLeaks(t)
+		start := time.Now()
+		_, err := ensureLocalhost(filepath.Join(t.TempDir(), "tls"), nil, time.Second)
+		check()
+		if me := expectMkcertError(t, err); !me.TimedOut || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want a timeout", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("returned after %v", d)
+		}
+		expectChildGone(t, pidFile)
+	})
+	t.Run("M-05 exit leaving a child that holds the output: the child is killed", func(t *testing.T) {
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		fake(t, "sleep 60 &\necho $! > '"+pidFile+"'\nexit 0\n")
+		check := noLeaks(t)
+		_, err := ensureLocalhost(filepath.Join(t.TempDir(), "tls"), nil, 10*time.Second)
+		check()
+		if me := expectMkcertError(t, err); me.TimedOut || !errors.Is(err, exec.ErrWaitDelay) {
+			t.Fatalf("got %v, want exec.ErrWaitDelay", err)
+		}
+		expectChildGone(t, pidFile)
+	})
 	t.Run("M-05 stdout flood", func(t *testing.T) {
 		fake(t, "head -c 20000000 /dev/zero\nexit 0\n")
 		_, err := ensureLocalhost(filepath.Join(t.TempDir(), "tls"), nil, 10*time.Second)
@@ -836,19 +907,100 @@ func TestEnsureLocalhostPaths(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	// expectDirRefused checks the error for a certificate directory others
+	// may use: ErrUnsafeCertificatePath, a *FileModeError naming dir, the
+	// fix in the message, and nothing about token files.
+	expectDirRefused := func(t *testing.T, dir string, err error, fix string) {
+		t.Helper()
+		var fme *FileModeError
+		if !errors.Is(err, ErrUnsafeCertificatePath) || !errors.As(err, &fme) || fme.Path != dir || !fme.Mode.IsDir() {
+			t.Fatalf("got %v (%T), want a *FileModeError for %q matching ErrUnsafeCertificatePath", err, err, dir)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, fix) || !strings.Contains(msg, "certificate directory") || strings.Contains(msg, "token") ||
+			strings.Count(msg, "loopauth: ") != 1 {
+			t.Fatalf("message does not say the fix %q: %q", fix, msg)
+		}
+	}
 	t.Run("X-04 directory open to others", func(t *testing.T) {
 		if !modeBitsApply {
 			t.Skip("no Unix permission bits")
 		}
-		for _, mode := range []os.FileMode{0o777, 0o755, 0o750} {
+		cases := []struct {
+			mode os.FileMode
+			fix  string
+		}{
+			{0o777, "only you can write"},
+			{0o777 | os.ModeSticky, "only you can write"}, // a shared directory like /tmp
+			{0o770, "only you can write"},                 // group-writable
+			{0o720, "only you can write"},
+			{0o702 | os.ModeSticky, "only you can write"},
+			{0o755, "chmod 700"},
+			{0o750, "chmod 700"},
+			{0o704, "chmod 700"},
+		}
+		for _, tc := range cases {
 			dir := filepath.Join(t.TempDir(), "tls")
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			os.Chmod(dir, mode)
+			if err := os.Chmod(dir, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(dir); err != nil || fi.Mode()&(os.ModePerm|os.ModeSticky) != tc.mode {
+				t.Fatalf("mode %v not set: %v", tc.mode, fi.Mode())
+			}
 			_, err := EnsureLocalhost(dir)
-			if !errors.Is(err, ErrUnsafeCertificatePath) || !strings.Contains(err.Error(), "chmod 700") {
-				t.Fatalf("mode %v: got %v", mode, err)
+			expectDirRefused(t, dir, err, tc.fix)
+			if tc.fix == "chmod 700" {
+				continue
+			}
+			if !strings.Contains(err.Error(), "chmod 700 "+strconv.Quote(dir)) {
+				t.Fatalf("mode %v: no chmod advice for a directory of one's own: %v", tc.mode, err)
+			}
+		}
+		// Private modes, the sticky bit alone included, are accepted.
+		for _, mode := range []os.FileMode{0o700, 0o700 | os.ModeSticky, 0o500} {
+			dir := filepath.Join(t.TempDir(), "tls")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := EnsureLocalhost(dir); !errors.Is(err, ErrMkcertNotFound) {
+				t.Fatalf("mode %v: got %v, want ErrMkcertNotFound (no mkcert on PATH)", mode, err)
+			}
+		}
+	})
+	t.Run("X-04 directory of another user", func(t *testing.T) {
+		if !modeBitsApply {
+			t.Skip("no Unix ownership: on Windows the directory's ACL decides")
+		}
+		if os.Geteuid() != 0 {
+			t.Skip("giving a directory to another user needs root (CI runs as root); run as root to test the owner check")
+		}
+		const nobody = 65534
+		leaf := makeCert(t, certSpec{})
+		for _, mode := range []os.FileMode{0o700, 0o755} {
+			dir := filepath.Join(t.TempDir(), "tls")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			// Valid files inside: they must not be reused from a
+			// directory someone else controls.
+			writeFile(t, filepath.Join(dir, localhostCertFile), certPEMOf(leaf), 0o644)
+			writeFile(t, filepath.Join(dir, localhostKeyFile), pkcs8PEM(t, leaf.key), 0o600)
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, nobody, nobody); err != nil {
+				t.Skipf("chown is not permitted here: %v", err)
+			}
+			_, err := EnsureLocalhost(dir)
+			expectDirRefused(t, dir, err, "belongs to another user (uid 65534)")
+			if !strings.Contains(err.Error(), "remove it") || !strings.Contains(err.Error(), "chown") {
+				t.Fatalf("mode %v: the fix is missing: %v", mode, err)
 			}
 		}
 	})
@@ -893,6 +1045,114 @@ func TestEnsureLocalhostPaths(t *testing.T) {
 		c, err := EnsureLocalhost(dir)
 		if err != nil || !c.cert.Leaf.Equal(leaf.cert) {
 			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// flatText is s with every run of white space made one space, so that
+// phrases can be checked across line breaks.
+func flatText(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// guideLines returns the lines of a setup guide, for comparison with the
+// text the user must see.
+func guideLines(guide string) []string { return strings.Split(guide, "\n") }
+
+// assertLinesInOrder fails unless every want line is a whole line of got,
+// in this order.
+func assertLinesInOrder(t *testing.T, name string, got []string, want ...string) {
+	t.Helper()
+	i := 0
+	for _, line := range got {
+		if i < len(want) && line == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("%s lacks the line %q (or has it out of order)", name, want[i])
+	}
+}
+
+// TestSetupGuides checks the guides' text against what a user must read
+// and run, after the Rust crate's SETUP_GUIDE and SETUP_GUIDE_MANAGED: the
+// title, the numbered steps and the exact commands.
+func TestSetupGuides(t *testing.T) {
+	title := []string{"HTTPS Certificate Setup", "======================="}
+	install := []string{
+		"1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)",
+		"     macOS: brew install mkcert",
+		"     Other platforms: see the link above",
+	}
+	trust := []string{
+		"2. Create and trust a local certificate authority (may prompt for a password):",
+		"     mkcert -install",
+	}
+	t.Run("SetupGuide", func(t *testing.T) {
+		got := guideLines(SetupGuide)
+		if len(got) < 2 || got[0] != title[0] || got[1] != title[1] {
+			t.Errorf("SetupGuide does not start with its title: %q", got[:min(2, len(got))])
+		}
+		want := append(append(append([]string{}, install...), trust...),
+			"3. Generate a certificate:",
+			// The names EnsureLocalhost uses, and every address the
+			// callback may be reached at.
+			"     mkcert -cert-file "+localhostCertFile+" -key-file "+localhostKeyFile+" localhost 127.0.0.1 ::1",
+			"4. Give both files to the application as its documentation describes.",
+		)
+		assertLinesInOrder(t, "SetupGuide", got, want...)
+		for _, s := range []string{
+			"Steps 1 and 2 are global and can be run from any directory.",
+			"It does not affect other machines or network traffic.",
+			"certificate (safe to share)",
+			"its private key (keep it secure: only you should be able to read it)",
+			"signed by the same CA",
+			"The files are reusable and not tied to the directory they were generated in.",
+			"The certificate is only valid for localhost, 127.0.0.1 and ::1.",
+		} {
+			if !strings.Contains(flatText(SetupGuide), s) {
+				t.Errorf("SetupGuide lacks %q", s)
+			}
+		}
+		if strings.Contains(SetupGuide, "there is no step 3") {
+			t.Error("SetupGuide has the managed guide's ending")
+		}
+	})
+	t.Run("SetupGuideManaged", func(t *testing.T) {
+		got := guideLines(SetupGuideManaged)
+		if len(got) < 2 || got[0] != title[0] || got[1] != title[1] {
+			t.Errorf("SetupGuideManaged does not start with its title: %q", got[:min(2, len(got))])
+		}
+		assertLinesInOrder(t, "SetupGuideManaged", got, append(append([]string{}, install...), trust...)...)
+		for _, s := range []string{
+			"Both commands below can be run from any directory; they are global operations.",
+			"That's it; there is no step 3.",
+			"The application generates its certificate for localhost, 127.0.0.1 and ::1 automatically on its next run.",
+			"If you have already run mkcert -install (for example for another tool), only step 1 is needed.",
+		} {
+			if !strings.Contains(flatText(SetupGuideManaged), s) {
+				t.Errorf("SetupGuideManaged lacks %q", s)
+			}
+		}
+		// The application makes the certificate: the user is never told
+		// to generate one or to hand files over.
+		for _, s := range []string{"-cert-file", "\n3. ", "\n4. "} {
+			if strings.Contains(SetupGuideManaged, s) {
+				t.Errorf("SetupGuideManaged has %q, a step of the manual guide", s)
+			}
+		}
+	})
+	// The errors for which the documentation says to print
+	// SetupGuideManaged carry the step that fixes them, in the guide's
+	// words, so a program that prints only the error still helps.
+	t.Run("errors name their step", func(t *testing.T) {
+		if msg := ErrMkcertNotFound.Error(); !strings.Contains(msg, "https://github.com/FiloSottile/mkcert#installation") || !strings.Contains(SetupGuideManaged, "https://github.com/FiloSottile/mkcert#installation") {
+			t.Errorf("ErrMkcertNotFound does not link to step 1 of the guide: %q", msg)
+		}
+		notTrusted := &MkcertError{CANotInstalled: true, err: ErrMkcertCANotInstalled}
+		if msg := notTrusted.Error(); !strings.Contains(msg, `run "mkcert -install"`) {
+			t.Errorf("the CA-not-installed error does not give step 2 of the guide: %q", msg)
+		}
+		if !errors.Is(notTrusted, ErrMkcertCANotInstalled) {
+			t.Error("the CA-not-installed error does not match ErrMkcertCANotInstalled")
 		}
 	})
 }

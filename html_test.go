@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loopauth/loopauth/loopauthtest"
 )
 
 var hostileText = `<script>alert(1)</script></title>"onmouseover=x {{.}} <!-- ` + "\x1b[2J\u202e"
@@ -224,4 +226,41 @@ func FuzzPageEscaping(f *testing.F) {
 	f.Fuzz(func(t *testing.T, identity, email, code, scopes, desc string, ok bool) {
 		checkPageEscaping(t, pageData{OK: ok, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Code: code, Scopes: scopes, Details: []detail{{identity, email}, {scopes, desc}}})
 	})
+}
+
+// TestErrorPageShowsConfiguredScopes: the default error page of a real
+// failed flow lists every scope the client asked for, whether the provider
+// refused at the authorization endpoint or at the token endpoint.
+func TestErrorPageShowsConfiguredScopes(t *testing.T) {
+	cases := []struct {
+		name string
+		opt  loopauthtest.Option
+	}{
+		{"authorization refused", loopauthtest.WithAuthorizeError("access_denied", "", "")},
+		{"token request refused", loopauthtest.WithCodeExchangeError(400, "invalid_grant", "code expired")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, tc.opt)
+			g := &pageGrabber{}
+			c := flowClient(t, p, g.open, func(b *CLITokenClientBuilder) {
+				b.AddScopes("files.read", "calendar:events.readonly")
+			})
+			if len(c.scopes) != 4 {
+				t.Fatalf("client scopes %q, want the 2 of flowClient and 2 more", c.scopes)
+			}
+			if _, err := c.RunAuthorizationFlow(context.Background()); err == nil {
+				t.Fatal("the flow succeeded")
+			}
+			_, main, ok := strings.Cut(g.body, "<main>")
+			if !ok || !strings.Contains(main, "Authentication failed") {
+				t.Fatalf("not the default error page (%d):\n%s", g.status, g.body)
+			}
+			for _, s := range c.scopes {
+				if !strings.Contains(main, string(s)) {
+					t.Errorf("scope %q missing from the error page:\n%s", s, main)
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,24 @@
+//go:build !unix
+
+package loopauth
+
+import (
+	"io/fs"
+	"os/exec"
+)
+
+// killGroupAtDeadline leaves exec.CommandContext's default in place: the
+// deadline kills mkcert itself (TerminateProcess on Windows), not the
+// processes it started. Killing those too needs a job object, which the
+// standard library does not offer; mkcert starts none when generating a
+// certificate, and WaitDelay keeps a leftover that holds the output pipes
+// from blocking the return.
+func killGroupAtDeadline(*exec.Cmd) {}
+
+// killProcessGroup has nothing to kill beyond the process itself, which
+// Wait has already reaped.
+func killProcessGroup(*exec.Cmd) error { return nil }
+
+// otherOwner cannot tell here: on Windows the directory's ACL, inherited
+// from its parent, decides who may use it.
+func otherOwner(fs.FileInfo) (int, bool) { return 0, false }
