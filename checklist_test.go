@@ -369,3 +369,60 @@ func TestChecklistChecker(t *testing.T) {
 		}
 	})
 }
+
+// TestSecurityDocNamesExist checks SECURITY.md, the threat model: every
+// test it names exists, and every row of its attacker tables names at
+// least one.
+func TestSecurityDocNamesExist(t *testing.T) {
+	text, err := os.ReadFile("SECURITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := checklistIndex{root: testFuncs(t, "."), kit: testFuncs(t, "loopauthtest")}
+	for _, p := range checkSecurityDoc(string(text), idx) {
+		t.Errorf("SECURITY.md %s", p)
+	}
+}
+
+// checkSecurityDoc returns the problems of the threat model's text.
+func checkSecurityDoc(text string, idx checklistIndex) []string {
+	var problems []string
+	attackers := false
+	for i, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "## ") {
+			attackers = strings.HasPrefix(line, "## Who attacks")
+		}
+		names := 0
+		for _, m := range backticked.FindAllStringSubmatch(line, -1) {
+			if !testNameRe.MatchString(m[1]) {
+				continue
+			}
+			names++
+			if p := checkTestName(m[1], idx); p != "" {
+				problems = append(problems, fmt.Sprintf("line %d: %s", i+1, p))
+			}
+		}
+		row := strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| It tries to")
+		if attackers && row && names == 0 {
+			problems = append(problems, fmt.Sprintf("line %d: a defence without a test", i+1))
+		}
+	}
+	return problems
+}
+
+// TestSecurityDocChecker proves that checkSecurityDoc rejects a missing
+// test and a row without one.
+func TestSecurityDocChecker(t *testing.T) {
+	idx := checklistIndex{root: testFuncs(t, "."), kit: testFuncs(t, "loopauthtest")}
+	for doc, want := range map[string]int{
+		"## Who attacks\n\n| It tries to | Defence | Rows | Tests |\n|---|---|---|---|\n| a | b | C-01 | `TestListenLoopback` |\n": 0,
+		"## Who attacks\n\n| a | b | C-01 | `TestNoSuchThing` |\n":                                                                 1,
+		"## Who attacks\n\n| a | b | C-01 | none |\n":                                                                              1,
+		"## Known limits\n\n| a | b | none |\n":                                                                                    0,
+		"Named in prose: `TestNoSuchThing`.\n":                                                                                     1,
+	} {
+		if got := checkSecurityDoc(doc, idx); len(got) != want {
+			t.Errorf("%q: %d problems %q, want %d", doc, len(got), got, want)
+		}
+	}
+}
