@@ -119,9 +119,13 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 	}
 	for i, s := range segs {
 		// An empty signature is reported after the header, so that an
-		// unsecured token is named for its alg "none".
-		if s == "" && i < 2 {
-			return nil, malformed("segment %d is empty", i+1)
+		// unsecured token is named for its alg "none". An empty payload is
+		// refused: see JSONWebKeySet.Verify.
+		switch {
+		case s == "" && i == 1:
+			return nil, malformed("the payload is empty (detached payloads are not supported)")
+		case s == "" && i == 0:
+			return nil, malformed("the header is empty")
 		}
 		size += enc.DecodedLen(len(s))
 	}
@@ -454,11 +458,8 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 	if !isVSCHAR(c.Subject) || len(c.Subject) > maxSubjectBytes {
 		return invalidIDToken(ErrInvalidSubject, "sub is not 1-%d printable ASCII characters", maxSubjectBytes)
 	}
-	if k.now.After(c.Expiry.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
-	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(k.now.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
+	if err := checkValidity(c, k.now); err != nil {
+		return err
 	}
 	if c.IssuedAt.After(k.now.Add(clockLeeway)) {
 		return invalidIDToken(ErrIDTokenNotYetValid, "iat is %s, in the future; check the system clock", c.IssuedAt.UTC().Format(time.RFC3339))
@@ -468,6 +469,18 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 	}
 	if c.atHash != "" && k.accessToken != "" && !equalSecret(c.atHash, accessTokenHash(alg, k.accessToken)) {
 		return invalidIDToken(ErrAccessTokenHashMismatch, "the ID token was not issued with this access token")
+	}
+	return nil
+}
+
+// checkValidity checks exp and nbf at now, with clockLeeway either side
+// (RFC 7519 §4.1.4, §4.1.5).
+func checkValidity(c *Claims, now time.Time) error {
+	if now.After(c.Expiry.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
