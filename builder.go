@@ -47,7 +47,7 @@ type CLITokenClientBuilder struct {
 // them, checked and with defaults filled in.
 type settings struct {
 	clientID        string
-	clientSecret    string
+	clientSecret    secret // behind a pointer, so that no copy prints it
 	scopes          []Scope
 	port            int
 	portRequired    bool
@@ -101,7 +101,7 @@ func (b *CLITokenClientBuilder) ClientID(id string) *CLITokenClientBuilder {
 // inside a CLI is not confidential, but it is still never logged. An empty
 // secret means none.
 func (b *CLITokenClientBuilder) ClientSecret(secret string) *CLITokenClientBuilder {
-	b.clientSecret = secret
+	b.clientSecret = newSecret(secret)
 	return b
 }
 
@@ -381,7 +381,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	case !isVSCHAR(b.clientID) || strings.ContainsRune(b.clientID, ' '):
 		bad("client ID contains spaces, control or non-ASCII characters: check ClientID")
 	}
-	if b.clientSecret != "" && !isVSCHAR(b.clientSecret) {
+	if cs := b.clientSecret.reveal(); cs != "" && !isVSCHAR(cs) {
 		bad("client secret contains control or non-ASCII characters: check ClientSecret")
 	}
 	authURL, err := parseEndpoint(b.authURL)
@@ -550,27 +550,28 @@ func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discardHandler) WithGroup(string) slog.Handler           { return d }
 
-// String describes the builder without its client secret.
-func (b *CLITokenClientBuilder) String() string {
-	if b == nil {
-		return "CLITokenClientBuilder(nil)"
-	}
+// String describes the builder without its client secret, for a builder
+// and a *CLITokenClientBuilder alike.
+func (b CLITokenClientBuilder) String() string {
 	return b.settings.describe("CLITokenClientBuilder", b.authURL, b.tokenURL)
 }
 
 // GoString is String, so %#v cannot print the client secret either.
-func (b *CLITokenClientBuilder) GoString() string { return b.String() }
+func (b CLITokenClientBuilder) GoString() string { return b.String() }
 
 // Format makes every fmt verb print String.
-func (b *CLITokenClientBuilder) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(b.String())) }
+func (b CLITokenClientBuilder) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, b.String()) }
+
+// LogValue describes the builder to log/slog without its client secret.
+func (b CLITokenClientBuilder) LogValue() slog.Value { return slog.StringValue(b.String()) }
 
 // describe is the redacted description of a builder or client: the client
 // secret is never printed, only whether there is one.
 func (s *settings) describe(kind, authURL, tokenURL string) string {
-	secret := "none"
-	if s.clientSecret != "" {
-		secret = "[redacted]"
+	shown := "none"
+	if s.clientSecret.p != nil {
+		shown = "[redacted]"
 	}
 	return fmt.Sprintf("%s{client_id: %q, client_secret: %s, auth_url: %q, token_url: %q, scopes: %q, openid: %v}",
-		kind, s.clientID, secret, authURL, tokenURL, joinScopes(s.scopes), s.openID)
+		kind, s.clientID, shown, authURL, tokenURL, joinScopes(s.scopes), s.openID)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -241,7 +242,7 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 			return nil, err
 		}
 	}
-	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
+	return &IDToken{raw: newSecret(raw), alg: tok.alg, claims: claims}, nil
 }
 
 // startBrowser runs the opener in its own goroutine, so the flow serves the
@@ -382,7 +383,10 @@ func (c *CLITokenClient) RefreshIfExpiring(ctx context.Context, ts *TokenSet, th
 	return RefreshOutcome{refreshed: true, tokens: next}, nil
 }
 
-// String describes the client without its client secret.
+// String describes the client without its client secret. The methods
+// that print a client are on the pointer, as a client holds a mutex and
+// is never copied; a copy made anyway (by reflection) prints the client
+// secret as an address, since it is kept behind a pointer.
 func (c *CLITokenClient) String() string {
 	if c == nil {
 		return "CLITokenClient(nil)"
@@ -396,3 +400,6 @@ func (c *CLITokenClient) GoString() string { return c.String() }
 // Format makes every fmt verb print String: the client holds the client
 // secret, which %+v or %x of its fields would otherwise print.
 func (c *CLITokenClient) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue describes the client to log/slog without its client secret.
+func (c *CLITokenClient) LogValue() slog.Value { return slog.StringValue(c.String()) }

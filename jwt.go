@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -222,31 +224,41 @@ func isBase64URL(s string) bool {
 }
 
 // IDToken is an OpenID Connect ID token: its compact form and its claims.
+// String, GoString, Format and LogValue describe it without the compact
+// token, for an IDToken and an *IDToken alike.
 type IDToken struct {
-	raw    string
+	raw    secret // behind a pointer: see secret
 	alg    string // the verified header alg, for at_hash
 	claims *Claims
 }
 
 // Raw returns the compact ID token as the provider issued it.
-func (t *IDToken) Raw() string { return t.raw }
+func (t *IDToken) Raw() string { return t.raw.reveal() }
 
 // Claims returns the decoded claims.
 func (t *IDToken) Claims() *Claims { return t.claims }
 
 // String describes the ID token without the token itself.
-func (t *IDToken) String() string {
-	if t == nil || t.claims == nil {
-		return "IDToken(nil)"
+func (t IDToken) String() string {
+	if t.claims == nil {
+		return "IDToken{}"
 	}
 	return fmt.Sprintf("IDToken{iss: %q, sub: %q, token: [redacted]}", t.claims.Issuer, t.claims.Subject)
 }
 
 // GoString is String, so %#v does not print the token.
-func (t *IDToken) GoString() string { return t.String() }
+func (t IDToken) GoString() string { return t.String() }
 
 // Format makes every fmt verb print String.
-func (t *IDToken) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(t.String())) }
+func (t IDToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue describes the ID token to log/slog without the token itself.
+func (t IDToken) LogValue() slog.Value {
+	if t.claims == nil {
+		return slog.GroupValue()
+	}
+	return slog.GroupValue(slog.String("iss", t.claims.Issuer), slog.String("sub", t.claims.Subject))
+}
 
 // Claims are the standard claims of an ID token (OpenID Connect Core §2,
 // §5.1). Unmarshal reads any other claim. The values are the provider's
@@ -424,7 +436,7 @@ func parseIDTokenUnverified(raw string) (*IDToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
+	return &IDToken{raw: newSecret(raw), alg: tok.alg, claims: claims}, nil
 }
 
 // idTokenChecks are what an ID token is checked against (OpenID Connect
