@@ -195,8 +195,9 @@ func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets 
 }
 
 // checkCallbackIssuer compares the callback's iss parameter (RFC 9207)
-// with the expected issuer, exactly. Without an expected issuer there is
-// nothing to compare with, and the parameter is ignored.
+// with the expected issuer, exactly. OpenID mode always has an expected
+// issuer (Build requires one); outside it, without one there is nothing to
+// compare with, and the parameter is ignored.
 func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
 	switch {
 	case c.issuer == "":
@@ -222,11 +223,18 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 	switch v := c.validator.(type) {
 	case nil: // WithoutJWKSValidation: claims only
 	case *RemoteJWKSValidator:
-		err = v.verify(ctx, tok) // the parsed token, not parsed twice
+		// The signature only: the parsed token is not parsed twice, and
+		// exp and nbf, which Validate also checks, are checked below once.
+		err = v.verify(ctx, tok)
 	default:
 		err = v.Validate(ctx, raw)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInvalidIDToken):
+		// A caller's validator built on RemoteJWKSValidator.Validate
+		// already says so.
+		return nil, err
+	case err != nil:
 		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
 	claims, err := parseClaims(tok.payload)

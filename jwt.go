@@ -440,8 +440,10 @@ func parseIDTokenUnverified(raw string) (*IDToken, error) {
 }
 
 // idTokenChecks are what an ID token is checked against (OpenID Connect
-// Core §3.1.3.7). An empty issuer or nonce skips that check; accessToken,
-// when set, is checked against at_hash if the token has one.
+// Core §3.1.3.7). The issuer is always compared: Build refuses OpenID mode
+// without one, and an empty issuer matches no token. An empty nonce skips
+// that check (refresh); accessToken, when set, is checked against at_hash
+// if the token has one.
 type idTokenChecks struct {
 	clientID    string
 	issuer      string
@@ -459,7 +461,7 @@ func invalidIDToken(sentinel error, format string, args ...any) error {
 // check validates claims that belong to a token whose signature has been
 // checked already (signature first, then claims, never both reported).
 func (k idTokenChecks) check(c *Claims, alg string) error {
-	if k.issuer != "" && c.Issuer != k.issuer {
+	if c.Issuer != k.issuer {
 		// Exact comparison: no case folding, no trailing-slash tolerance
 		// (OpenID Connect Core §3.1.3.7 step 2, Discovery §5).
 		return invalidIDToken(ErrInvalidIssuer, "iss %q, want %q", sanitizeText(c.Issuer, 256), k.issuer)
