@@ -284,7 +284,10 @@ type Claims struct {
 }
 
 // Unmarshal decodes the claims payload into v, for claims this type does
-// not have fields for.
+// not have fields for. encoding/json matches names case-insensitively; the
+// payload was read strictly first, so no object in it has two members
+// whose names differ only in case ("groups" and "GROUPS"): each field of
+// v can match one member at most.
 func (c *Claims) Unmarshal(v any) error {
 	if err := json.Unmarshal(c.raw, v); err != nil {
 		return errorf("loopauth: decoding ID token claims: %w", err)
