@@ -41,13 +41,19 @@ type CLITokenClientBuilder struct {
 	authURL    string // parsed and checked by Build
 	tokenURL   string
 	timeoutSet bool
+
+	// The expected issuer's sources, reconciled by Build into issuer.
+	explicitIssuer string // Issuer
+	cfgIssuer      string // FromOpenIDConfiguration
+	jwksIssuer     string // WithOpenIDConfigurationJWKSValidator
+	jwksISSParam   bool   // that configuration says the provider sends iss
 }
 
 // settings are what a builder collects and a client keeps. Build copies
 // them, checked and with defaults filled in.
 type settings struct {
 	clientID        string
-	clientSecret    string
+	clientSecret    secret // behind a pointer, so that no copy prints it
 	scopes          []Scope
 	port            int
 	portRequired    bool
@@ -74,12 +80,11 @@ type settings struct {
 
 	// OpenID Connect
 	openID        bool
-	issuer        string // expected issuer, compared exactly
+	issuer        string // expected issuer, compared exactly; set by Build
 	issRequired   bool   // the provider always sends the RFC 9207 iss parameter
 	validator     JWKSValidator
 	noValidation  bool
 	jwksURI       string   // WithOpenIDConfigurationJWKSValidator: validator made by Build
-	jwksIssuer    string   // the issuer of that configuration
 	jwksAlgs      []string // the provider's algorithms, within supportedAlgs
 	jwksAlgsErr   error
 	configMissing string // a method that was given a nil configuration
@@ -101,7 +106,7 @@ func (b *CLITokenClientBuilder) ClientID(id string) *CLITokenClientBuilder {
 // inside a CLI is not confidential, but it is still never logged. An empty
 // secret means none.
 func (b *CLITokenClientBuilder) ClientSecret(secret string) *CLITokenClientBuilder {
-	b.clientSecret = secret
+	b.clientSecret = newSecret(secret)
 	return b
 }
 
@@ -311,7 +316,7 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 		b.configMissing = "FromOpenIDConfiguration"
 		return b
 	}
-	b.authURL, b.tokenURL, b.issuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
+	b.authURL, b.tokenURL, b.cfgIssuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
 	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
 	return b
 }
@@ -319,7 +324,10 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 // WithOpenIDConfigurationJWKSValidator verifies ID-token signatures with
 // the keys at the configuration's jwks_uri, accepting only the algorithms
 // the provider advertises (within those this package supports). The
-// validator is made by Build, with the client ID set by then.
+// configuration's issuer is the expected issuer, as with Issuer (which,
+// like FromOpenIDConfiguration, must then name the same one), and its RFC
+// 9207 flag makes the callback's iss parameter required. The validator is
+// made by Build, with the client ID set by then.
 func (b *CLITokenClientBuilder) WithOpenIDConfigurationJWKSValidator(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 	if cfg == nil {
 		b.configMissing = "WithOpenIDConfigurationJWKSValidator"
@@ -327,6 +335,7 @@ func (b *CLITokenClientBuilder) WithOpenIDConfigurationJWKSValidator(cfg *OpenID
 	}
 	b.validator = nil
 	b.jwksURI, b.jwksIssuer = cfg.JWKSURI, cfg.Issuer
+	b.jwksISSParam = cfg.AuthorizationResponseISSParameterSupported
 	b.jwksAlgs, b.jwksAlgsErr = cfg.signingAlgs()
 	return b
 }
@@ -334,8 +343,10 @@ func (b *CLITokenClientBuilder) WithOpenIDConfigurationJWKSValidator(cfg *OpenID
 // WithOpenIDScope requests the openid scope and switches on OpenID
 // Connect: the flow sends a nonce, requires an ID token and verifies it
 // (signature, then iss, aud, azp, exp, iat, nbf, nonce, sub, at_hash).
-// Build then requires a decision on signatures: JWKSValidator,
-// WithOpenIDConfigurationJWKSValidator or WithoutJWKSValidation.
+// Build then requires the expected issuer (Issuer, FromOpenIDConfiguration
+// or WithOpenIDConfigurationJWKSValidator), and a decision on signatures:
+// JWKSValidator, WithOpenIDConfigurationJWKSValidator or
+// WithoutJWKSValidation.
 func (b *CLITokenClientBuilder) WithOpenIDScope() *CLITokenClientBuilder {
 	b.openID = true
 	return b
@@ -343,16 +354,20 @@ func (b *CLITokenClientBuilder) WithOpenIDScope() *CLITokenClientBuilder {
 
 // Issuer sets the expected issuer. The ID token's iss, and the RFC 9207
 // iss parameter of the callback when the provider sends one, must equal it
-// exactly. FromOpenIDConfiguration sets it from the discovery document.
+// exactly. OpenID mode requires an expected issuer: FromOpenIDConfiguration
+// and WithOpenIDConfigurationJWKSValidator take it from their
+// configuration, and Build refuses issuers that differ. Outside OpenID
+// mode it is optional and only checks the callback's iss parameter.
 func (b *CLITokenClientBuilder) Issuer(issuer string) *CLITokenClientBuilder {
-	b.issuer = issuer
+	b.explicitIssuer = issuer
 	return b
 }
 
 // JWKSValidator sets how ID-token signatures are verified, for example a
-// RemoteJWKSValidator.
+// RemoteJWKSValidator. It replaces WithOpenIDConfigurationJWKSValidator,
+// whose configuration then no longer names the expected issuer.
 func (b *CLITokenClientBuilder) JWKSValidator(v JWKSValidator) *CLITokenClientBuilder {
-	b.validator, b.jwksURI = v, ""
+	b.validator, b.jwksURI, b.jwksIssuer, b.jwksISSParam = v, "", "", false
 	return b
 }
 
@@ -381,7 +396,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	case !isVSCHAR(b.clientID) || strings.ContainsRune(b.clientID, ' '):
 		bad("client ID contains spaces, control or non-ASCII characters: check ClientID")
 	}
-	if b.clientSecret != "" && !isVSCHAR(b.clientSecret) {
+	if cs := b.clientSecret.reveal(); cs != "" && !isVSCHAR(cs) {
 		bad("client secret contains control or non-ASCII characters: check ClientSecret")
 	}
 	authURL, err := parseEndpoint(b.authURL)
@@ -420,15 +435,13 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if b.jwksURI != "" && b.jwksAlgsErr != nil {
 		bad("WithOpenIDConfigurationJWKSValidator: %v", b.jwksAlgsErr)
 	}
-	if b.jwksURI != "" && b.issuer != "" && b.jwksIssuer != b.issuer {
-		// Keys of one provider must never verify tokens of another
-		// (RFC 8725 §3.8).
-		bad("WithOpenIDConfigurationJWKSValidator was given the configuration of issuer %q, but the expected issuer is %q: pass the same configuration as to FromOpenIDConfiguration",
-			sanitizeText(b.jwksIssuer, 256), sanitizeText(b.issuer, 256))
+	issuer, err := b.expectedIssuer()
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if b.issuer != "" {
-		if u, err := parseEndpoint(b.issuer); err != nil || u.RawQuery != "" {
-			bad("Issuer %q is not an https URL without query or fragment", sanitizeText(b.issuer, 256))
+	if issuer != "" {
+		if u, err := parseEndpoint(issuer); err != nil || u.RawQuery != "" {
+			bad("Issuer %q is not an https URL without query or fragment", sanitizeText(issuer, 256))
 		}
 	}
 	decided := b.validator != nil || b.jwksURI != ""
@@ -450,6 +463,8 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		tokenURL: tokenURL,
 		now:      time.Now,
 	}
+	c.issuer = issuer
+	c.issRequired = b.issRequired || b.jwksURI != "" && b.jwksISSParam
 	if c.openID {
 		scopes = append([]Scope{ScopeOpenID}, scopes...)
 	}
@@ -481,6 +496,39 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		c.stderr = os.Stderr
 	}
 	return c, nil
+}
+
+// expectedIssuer reconciles the sources of the expected issuer: Issuer,
+// FromOpenIDConfiguration and WithOpenIDConfigurationJWKSValidator. Those
+// given must agree, since keys of one provider must never verify tokens of
+// another (RFC 8725 §3.8), and OpenID mode needs one: without it the ID
+// token's iss, and the callback's, would go unchecked, and a token of
+// another tenant of a multi-tenant provider, signed with the same keys,
+// would pass.
+func (b *CLITokenClientBuilder) expectedIssuer() (string, error) {
+	sources := [...]struct{ method, issuer string }{
+		{"Issuer", b.explicitIssuer},
+		{"FromOpenIDConfiguration", b.cfgIssuer},
+		{"WithOpenIDConfigurationJWKSValidator", b.jwksIssuer},
+	}
+	first := -1
+	for i, s := range sources {
+		switch {
+		case s.issuer == "":
+		case first < 0:
+			first = i
+		case s.issuer != sources[first].issuer:
+			return "", errorf("%w: the expected issuer differs between %s (%q) and %s (%q): use one provider's configuration, and call Issuer only with its issuer",
+				ErrInvalidConfig, sources[first].method, sanitizeText(sources[first].issuer, 256), s.method, sanitizeText(s.issuer, 256))
+		}
+	}
+	switch {
+	case first >= 0:
+		return sources[first].issuer, nil
+	case b.openID:
+		return "", errorf("%w: OpenID mode needs the expected issuer, to check the ID token's iss: call Issuer, or start from FromOpenIDConfiguration", ErrInvalidConfig)
+	}
+	return "", nil
 }
 
 // parseEndpoint checks a provider endpoint: absolute, https (or http to a
@@ -550,27 +598,28 @@ func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discardHandler) WithGroup(string) slog.Handler           { return d }
 
-// String describes the builder without its client secret.
-func (b *CLITokenClientBuilder) String() string {
-	if b == nil {
-		return "CLITokenClientBuilder(nil)"
-	}
+// String describes the builder without its client secret, for a builder
+// and a *CLITokenClientBuilder alike.
+func (b CLITokenClientBuilder) String() string {
 	return b.settings.describe("CLITokenClientBuilder", b.authURL, b.tokenURL)
 }
 
 // GoString is String, so %#v cannot print the client secret either.
-func (b *CLITokenClientBuilder) GoString() string { return b.String() }
+func (b CLITokenClientBuilder) GoString() string { return b.String() }
 
 // Format makes every fmt verb print String.
-func (b *CLITokenClientBuilder) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(b.String())) }
+func (b CLITokenClientBuilder) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, b.String()) }
+
+// LogValue describes the builder to log/slog without its client secret.
+func (b CLITokenClientBuilder) LogValue() slog.Value { return slog.StringValue(b.String()) }
 
 // describe is the redacted description of a builder or client: the client
 // secret is never printed, only whether there is one.
 func (s *settings) describe(kind, authURL, tokenURL string) string {
-	secret := "none"
-	if s.clientSecret != "" {
-		secret = "[redacted]"
+	shown := "none"
+	if s.clientSecret.p != nil {
+		shown = "[redacted]"
 	}
 	return fmt.Sprintf("%s{client_id: %q, client_secret: %s, auth_url: %q, token_url: %q, scopes: %q, openid: %v}",
-		kind, s.clientID, secret, authURL, tokenURL, joinScopes(s.scopes), s.openID)
+		kind, s.clientID, shown, authURL, tokenURL, joinScopes(s.scopes), s.openID)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -194,8 +195,9 @@ func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets 
 }
 
 // checkCallbackIssuer compares the callback's iss parameter (RFC 9207)
-// with the expected issuer, exactly. Without an expected issuer there is
-// nothing to compare with, and the parameter is ignored.
+// with the expected issuer, exactly. OpenID mode always has an expected
+// issuer (Build requires one); outside it, without one there is nothing to
+// compare with, and the parameter is ignored.
 func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
 	switch {
 	case c.issuer == "":
@@ -221,11 +223,18 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 	switch v := c.validator.(type) {
 	case nil: // WithoutJWKSValidation: claims only
 	case *RemoteJWKSValidator:
-		err = v.verify(ctx, tok) // the parsed token, not parsed twice
+		// The signature only: the parsed token is not parsed twice, and
+		// exp and nbf, which Validate also checks, are checked below once.
+		err = v.verify(ctx, tok)
 	default:
 		err = v.Validate(ctx, raw)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInvalidIDToken):
+		// A caller's validator built on RemoteJWKSValidator.Validate
+		// already says so.
+		return nil, err
+	case err != nil:
 		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
 	claims, err := parseClaims(tok.payload)
@@ -241,7 +250,7 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 			return nil, err
 		}
 	}
-	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
+	return &IDToken{raw: newSecret(raw), alg: tok.alg, claims: claims}, nil
 }
 
 // startBrowser runs the opener in its own goroutine, so the flow serves the
@@ -382,7 +391,10 @@ func (c *CLITokenClient) RefreshIfExpiring(ctx context.Context, ts *TokenSet, th
 	return RefreshOutcome{refreshed: true, tokens: next}, nil
 }
 
-// String describes the client without its client secret.
+// String describes the client without its client secret. The methods
+// that print a client are on the pointer, as a client holds a mutex and
+// is never copied; a copy made anyway (by reflection) prints the client
+// secret as an address, since it is kept behind a pointer.
 func (c *CLITokenClient) String() string {
 	if c == nil {
 		return "CLITokenClient(nil)"
@@ -396,3 +408,6 @@ func (c *CLITokenClient) GoString() string { return c.String() }
 // Format makes every fmt verb print String: the client holds the client
 // secret, which %+v or %x of its fields would otherwise print.
 func (c *CLITokenClient) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue describes the client to log/slog without its client secret.
+func (c *CLITokenClient) LogValue() slog.Value { return slog.StringValue(c.String()) }

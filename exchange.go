@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -27,20 +29,75 @@ const (
 // provider that does not follow RFC 6749 §5.1, such as Slack's, which
 // nests the user's tokens under "authed_user". body is at most 1 MiB. The
 // fields it returns are checked as any others (Bearer type, printable
-// tokens, bounded expires_in). Its error must not quote the body, which
-// may hold tokens: it is shown, cut and sanitized, in the flow's error.
+// tokens, bounded expires_in). When it returns an error, the flow fails
+// with an error wrapping ErrInvalidTokenResponse that says the parser
+// refused the answer: the parser's own error is kept for errors.Is and
+// errors.As, but its text is never part of the message, since it could
+// quote the body and its tokens.
 type TokenResponseParser func(body []byte) (TokenResponseFields, error)
 
 // TokenResponseFields are the members of an RFC 6749 §5.1 token response
-// that the library uses.
+// that the library uses. Its String, GoString, Format, LogValue and
+// MarshalJSON methods print "[redacted]" in place of the tokens, for a
+// value and a pointer alike. fmt cannot call them on a value it reaches
+// through an unexported struct field, and prints the fields, tokens
+// included: do not print a struct that holds one in an unexported field
+// (see TokenSet).
 type TokenResponseFields struct {
 	AccessToken  string
 	TokenType    string // "" is taken as Bearer
 	RefreshToken string // "" when none was issued
-	ExpiresIn    int64  // lifetime in seconds; 0 when the provider did not say
-	IDToken      string
-	Scope        string // space-separated; "" means the requested scopes were granted
+	// ExpiresIn is the access token's lifetime in seconds, or nil when the
+	// provider did not say (the expiry is then unknown). 0 means the token
+	// has already expired (RFC 6749 §5.1): it is refreshed before use.
+	ExpiresIn *int64
+	IDToken   string
+	Scope     string // space-separated; "" means the requested scopes were granted
 }
+
+// String describes the fields without the tokens.
+func (f TokenResponseFields) String() string {
+	expires := "unknown"
+	if f.ExpiresIn != nil {
+		expires = strconv.FormatInt(*f.ExpiresIn, 10) + "s"
+	}
+	return fmt.Sprintf("TokenResponseFields{token_type: %q, access_token: %s, refresh_token: %s, id_token: %s, expires_in: %s, scope: %q}",
+		f.TokenType, redacted(f.AccessToken), redacted(f.RefreshToken), redacted(f.IDToken), expires, f.Scope)
+}
+
+// GoString is String, so %#v cannot print the tokens either.
+func (f TokenResponseFields) GoString() string { return f.String() }
+
+// Format makes every fmt verb print String.
+func (f TokenResponseFields) Format(s fmt.State, _ rune) { _, _ = io.WriteString(s, f.String()) }
+
+// LogValue describes the fields to log/slog without the tokens.
+func (f TokenResponseFields) LogValue() slog.Value { return slog.StringValue(f.String()) }
+
+// MarshalJSON writes String as a JSON string: encoding/json (and slog's
+// JSONHandler, for a struct that holds the fields) would otherwise write
+// the exported token fields.
+func (f TokenResponseFields) MarshalJSON() ([]byte, error) { return json.Marshal(f.String()) }
+
+// redacted is what a description shows for a secret: whether there is one.
+func redacted(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return "[redacted]"
+}
+
+// parserError is the error of a TokenResponseParser that refused an
+// answer. It matches ErrInvalidTokenResponse and the parser's error with
+// errors.Is and errors.As, but its message never includes the parser's
+// text, which could quote the body and its tokens.
+type parserError struct{ err error }
+
+func (e *parserError) Error() string {
+	return ErrInvalidTokenResponse.Error() + ": the custom TokenResponseParser refused the answer (its error is not shown, as it could quote the tokens; read it with errors.As)"
+}
+
+func (e *parserError) Unwrap() []error { return []error{ErrInvalidTokenResponse, e.err} }
 
 // tokenHTTPClient returns the client for token requests: a copy of the
 // caller's client (or a default with timeouts) that never follows
@@ -114,9 +171,9 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	if c.parser != nil {
 		f, err := c.parser(data)
 		if err != nil {
-			// The parser is the caller's; its error is kept for errors.As
-			// but must not quote the body (see TokenResponseParser).
-			return nil, t0, errorf("%w: the custom parser refused the answer: %w", ErrInvalidTokenResponse, boundedError{err})
+			// The parser is the caller's: its error is kept for errors.As,
+			// and its text kept out of the message (see TokenResponseParser).
+			return nil, t0, &parserError{err}
 		}
 		return &f, t0, nil
 	}
@@ -187,29 +244,32 @@ func parseTokenResponse(data []byte, contentType string, status int) (*TokenResp
 }
 
 // parseExpiresIn reads expires_in: a JSON integer, or a string of digits
-// (PayPal and some Azure AD endpoints send "3600"). Fractions, exponents,
-// negatives and anything above ten years are refused rather than
-// guessed at or overflowed.
-func parseExpiresIn(raw []byte) (int64, error) {
+// (PayPal and some Azure AD endpoints send "3600"); nil when absent or
+// null. Fractions, exponents, negatives and anything above ten years are
+// refused rather than guessed at or overflowed.
+func parseExpiresIn(raw []byte) (*int64, error) {
 	s := string(raw)
 	if s == "" || s == "null" {
-		return 0, nil
+		return nil, nil
 	}
 	if strings.HasPrefix(s, `"`) {
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, errors.New("expires_in is not a number")
+			return nil, errors.New("expires_in is not a number")
 		}
+	}
+	if s == "" {
+		return nil, errors.New("expires_in is not a non-negative integer")
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, errors.New("expires_in is not a non-negative integer")
+			return nil, errors.New("expires_in is not a non-negative integer")
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > maxExpiresIn {
-		return 0, errors.New("expires_in is out of range")
+		return nil, errors.New("expires_in is out of range")
 	}
-	return n, nil
+	return &n, nil
 }
 
 // parseTokenError turns a non-2xx answer into a *ProviderError. The body is
@@ -258,11 +318,14 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 	case prev != nil:
 		ts.refreshToken = prev.refreshToken
 	}
-	if f.ExpiresIn < 0 || f.ExpiresIn > maxExpiresIn {
-		return nil, invalid("expires_in is out of range")
-	}
-	if f.ExpiresIn > 0 {
-		ts.expiresAt = t0.Add(time.Duration(f.ExpiresIn) * time.Second)
+	if f.ExpiresIn != nil {
+		// RFC 6749 §5.1: 0 means already expired, as the Rust crate reads
+		// it; only an absent expires_in leaves the expiry unknown.
+		n := *f.ExpiresIn
+		if n < 0 || n > maxExpiresIn {
+			return nil, invalid("expires_in is out of range")
+		}
+		ts.expiresAt = t0.Add(time.Duration(n) * time.Second)
 	}
 	switch {
 	case f.Scope != "":
@@ -294,7 +357,7 @@ func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets 
 		"redirect_uri", redirectURI,
 		"client_id", c.clientID,
 		"code_verifier", secrets.verifier,
-		"client_secret", c.clientSecret,
+		"client_secret", c.clientSecret.reveal(),
 	)
 	fields, t0, err := c.postToken(ctx, body)
 	if err != nil {
@@ -330,7 +393,7 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		"grant_type", "refresh_token",
 		"refresh_token", refreshToken,
 		"client_id", c.clientID,
-		"client_secret", c.clientSecret,
+		"client_secret", c.clientSecret.reveal(),
 		"scope", joinScopes(c.refreshScopes),
 	)
 	fields, t0, err := c.postToken(ctx, body)

@@ -492,7 +492,7 @@ func slackParser(body []byte) (TokenResponseFields, error) {
 		AuthedUser struct {
 			AccessToken  string `json:"access_token"`
 			RefreshToken string `json:"refresh_token"`
-			ExpiresIn    int64  `json:"expires_in"`
+			ExpiresIn    *int64 `json:"expires_in"`
 			Scope        string `json:"scope"`
 		} `json:"authed_user"`
 	}
@@ -505,6 +505,61 @@ func slackParser(body []byte) (TokenResponseFields, error) {
 	u := in.AuthedUser
 	return TokenResponseFields{AccessToken: u.AccessToken, RefreshToken: u.RefreshToken, ExpiresIn: u.ExpiresIn,
 		Scope: strings.ReplaceAll(u.Scope, ",", " ")}, nil
+}
+
+// parserRefusal is a custom parser's error that quotes the body, as a
+// careless parser's error might.
+type parserRefusal struct{ body string }
+
+func (e *parserRefusal) Error() string { return "cannot parse " + e.body }
+
+// TestTokenResponseParserError: the error of a custom parser fails the
+// exchange with ErrInvalidTokenResponse and a message saying the parser
+// refused the answer, without the parser's text (which here quotes the
+// body and its token), and stays reachable with errors.As and errors.Is.
+func TestTokenResponseParserError(t *testing.T) {
+	sentinel := errors.New("sentinel of the parser")
+	for _, tc := range []struct {
+		name   string
+		parser TokenResponseParser
+		check  func(*testing.T, error)
+	}{
+		{"typed error", func(body []byte) (TokenResponseFields, error) {
+			return TokenResponseFields{}, &parserRefusal{string(body)}
+		}, func(t *testing.T, err error) {
+			var pr *parserRefusal
+			if !errors.As(err, &pr) || !strings.Contains(pr.body, secretAccess) {
+				t.Errorf("errors.As did not reach the parser's error: %v", err)
+			}
+		}},
+		{"wrapped sentinel", func(body []byte) (TokenResponseFields, error) {
+			return TokenResponseFields{}, fmt.Errorf("%w in %s", sentinel, body)
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, sentinel) {
+				t.Errorf("errors.Is did not reach the parser's sentinel: %v", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testClient(t, jsonHandler(200, `{"ok":false,"error":"invalid_code","token":"`+secretAccess+`"}`))
+			c.parser = tc.parser
+			_, err := c.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x")
+			if !errors.Is(err, ErrInvalidTokenResponse) {
+				t.Fatalf("err = %v, want ErrInvalidTokenResponse", err)
+			}
+			msg := err.Error()
+			assertNoSecret(t, msg)
+			if strings.Contains(msg, "invalid_code") || strings.Contains(msg, "cannot parse") || strings.Contains(msg, sentinel.Error()) {
+				t.Errorf("the parser's text reached the message: %s", msg)
+			}
+			if !strings.Contains(msg, "TokenResponseParser refused the answer") || !strings.HasPrefix(msg, "loopauth: ") || strings.Count(msg, "loopauth: ") != 1 {
+				t.Errorf("message = %q", msg)
+			}
+			tc.check(t, err)
+			// Wrapped again by a caller, the message still holds no secret.
+			assertNoSecret(t, fmt.Errorf("refresh: %w", err).Error())
+		})
+	}
 }
 
 // TestTokenResponseParser ports the Rust custom_token_response tests.
@@ -527,16 +582,96 @@ func TestTokenResponseParser(t *testing.T) {
 	if _, err := testClient(t, srv).exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrUnsupportedTokenType) {
 		t.Errorf("default parser on Slack's answer: %v", err)
 	}
-	// A parser error is an invalid token response, and a parser's result is
-	// still checked.
-	bad := testClient(t, jsonHandler(200, `{"ok":false,"error":"invalid_code"}`))
-	bad.parser = slackParser
-	if _, err := bad.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrInvalidTokenResponse) || !strings.Contains(err.Error(), "invalid_code") {
-		t.Errorf("parser error: %v", err)
-	}
+	// A parser's result is still checked.
 	ctrl := testClient(t, jsonHandler(200, `{"ok":true,"authed_user":{"access_token":"a\r\nb"}}`))
 	ctrl.parser = slackParser
 	if _, err := ctrl.exchangeCode(context.Background(), "code", flowSecrets{verifier: "v"}, "x"); !errors.Is(err, ErrInvalidTokenResponse) {
 		t.Errorf("parser result with CR/LF: %v", err)
+	}
+}
+
+// TestExpiresInZero: expires_in 0 means the access token has already
+// expired (RFC 6749 §5.1), from a standard answer or a custom parser, so
+// it is refreshed before use; only an absent expires_in leaves the expiry
+// unknown.
+func TestExpiresInZero(t *testing.T) {
+	ctx := context.Background()
+	var refreshes atomic.Int32
+	handler := func(first string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			if r.PostForm.Get("grant_type") == "refresh_token" {
+				refreshes.Add(1)
+				jsonHandler(200, `{"access_token":"second","expires_in":3600}`)(w, r)
+				return
+			}
+			jsonHandler(200, first)(w, r)
+		}
+	}
+	zero, absent := int64(0), (*int64)(nil)
+	for _, tc := range []struct {
+		name    string
+		body    string
+		parsed  **int64 // set: a custom parser answers with this ExpiresIn
+		expired bool
+	}{
+		{"expires_in 0", `{"access_token":"first","refresh_token":"r","expires_in":0}`, nil, true},
+		{`expires_in "0"`, `{"access_token":"first","refresh_token":"r","expires_in":"0"}`, nil, true},
+		{"expires_in absent", `{"access_token":"first","refresh_token":"r"}`, nil, false},
+		{"expires_in null", `{"access_token":"first","refresh_token":"r","expires_in":null}`, nil, false},
+		{"parser: ExpiresIn 0", `{}`, func() **int64 { p := &zero; return &p }(), true},
+		{"parser: ExpiresIn nil", `{}`, &absent, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			refreshes.Store(0)
+			c := testClient(t, handler(tc.body))
+			if tc.parsed != nil {
+				in := *tc.parsed
+				c.parser = func(body []byte) (TokenResponseFields, error) {
+					if strings.Contains(string(body), "second") {
+						n := int64(3600)
+						return TokenResponseFields{AccessToken: "second", ExpiresIn: &n}, nil
+					}
+					return TokenResponseFields{AccessToken: "first", RefreshToken: "r", ExpiresIn: in}, nil
+				}
+			}
+			before := time.Now()
+			ts, err := c.exchangeCode(ctx, "code", flowSecrets{verifier: "v"}, "http://127.0.0.1:1/callback")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.expired {
+				if !ts.ExpiresAt().IsZero() || ts.IsExpired() || ts.ExpiresWithin(time.Hour) {
+					t.Fatalf("unknown expiry taken as known: expires %v", ts.ExpiresAt())
+				}
+				if out, err := c.RefreshIfExpiring(ctx, ts, time.Hour); err != nil || out.Refreshed() {
+					t.Errorf("a set of unknown expiry was refreshed: %v", err)
+				}
+				return
+			}
+			// The expiry is the time the request was sent.
+			if at := ts.ExpiresAt(); at.IsZero() || at.Before(before) || at.After(time.Now()) {
+				t.Fatalf("expires at %v, want the time of the request (after %v)", at, before)
+			}
+			if !ts.IsExpired() || !ts.ExpiresWithin(0) {
+				t.Errorf("IsExpired = %v, ExpiresWithin(0) = %v; want both true", ts.IsExpired(), ts.ExpiresWithin(0))
+			}
+			out, err := c.RefreshIfExpiring(ctx, ts, 0)
+			if err != nil || !out.Refreshed() || out.TokenSet().AccessToken() != "second" {
+				t.Fatalf("RefreshIfExpiring(0) did not refresh an expired set: %v", err)
+			}
+			// Token does not hand out the expired set either.
+			store := NewMemoryStore()
+			if err := store.Save(ctx, ts); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Token(ctx, store)
+			if err != nil || got.AccessToken() != "second" {
+				t.Fatalf("Token returned the expired set (err %v)", err)
+			}
+			if n := refreshes.Load(); n != 2 {
+				t.Errorf("%d refreshes, want 2", n)
+			}
+		})
 	}
 }

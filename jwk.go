@@ -325,11 +325,19 @@ func (k *jsonWebKey) fits(alg string) bool {
 }
 
 // Verify checks the signature of a compact JWS against the set and returns
-// its payload. It is signature-only: claims are not looked at. The token's
-// alg must be supported and fit the key; a kid selects exactly one key (an
+// its payload. It is signature-only: claims, exp and nbf included, are not
+// looked at (RemoteJWKSValidator.Validate checks those). The token's alg
+// must be supported and fit the key; a kid selects exactly one key (an
 // unknown or ambiguous kid is ErrNoUsableKey); a token without kid is tried
 // against every key that fits its alg. Header jwk, jku, x5u and x5c are
 // never used to find a key.
+//
+// A token with an empty payload is refused with ErrMalformedJWT, even when
+// its signature verifies. RFC 7515 Appendix F lets the payload be sent
+// apart from the token ("detached content"), which this package does not
+// support: a signature over nothing proves nothing, and a caller that took
+// a nil payload with a nil error as "verified" could go on to trust content
+// that was never signed.
 func (s *JSONWebKeySet) Verify(compactJWS string) (payload []byte, err error) {
 	tok, err := parseCompactJWS(compactJWS)
 	if err != nil {
@@ -479,8 +487,11 @@ func (s *JSONWebKeySet) String() string {
 	return fmt.Sprintf("JSONWebKeySet{keys: %d [%s], skipped: %d}", len(s.keys), strings.Join(kids, " "), s.skipped)
 }
 
-// JWKSValidator verifies the signature of an ID token. The flow checks the
-// standard claims itself afterwards, signature first.
+// JWKSValidator verifies the signature of an ID token. The flow calls
+// Validate with the compact token as the provider sent it, and checks the
+// standard claims itself afterwards, signature first. An error from
+// Validate fails the flow with an error matching ErrInvalidIDToken and
+// Validate's error.
 type JWKSValidator interface {
 	Validate(ctx context.Context, rawIDToken string) error
 }
@@ -530,8 +541,14 @@ func NewRemoteJWKSValidator(jwksURL, clientID string) *RemoteJWKSValidator {
 	return &RemoteJWKSValidator{jwksURL: jwksURL, clientID: clientID, client: metadataHTTPClient(), now: time.Now}
 }
 
-// Validate verifies rawIDToken's signature and, when the validator has a
-// client ID, that its aud contains it.
+// Validate verifies rawIDToken's signature, then that it has not expired
+// and is valid already (exp and nbf, with the 60 seconds of clock leeway
+// the flow allows) and, when the validator has a client ID, that its aud
+// contains it. An expired token fails with ErrIDTokenExpired, one not yet
+// valid with ErrIDTokenNotYetValid. The issuer, nonce and iat are not
+// checked: the flow checks those (and calls the signature check directly,
+// so nothing is checked or reported twice). For the signature alone, use
+// JSONWebKeySet.Verify.
 func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) error {
 	tok, err := parseCompactJWS(rawIDToken)
 	if err != nil {
@@ -540,12 +557,15 @@ func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) e
 	if err := v.verify(ctx, tok); err != nil {
 		return err
 	}
-	if v.clientID == "" {
-		return nil
-	}
 	claims, err := parseClaims(tok.payload)
 	if err != nil {
 		return err
+	}
+	if err := checkValidity(claims, v.now()); err != nil {
+		return err
+	}
+	if v.clientID == "" {
+		return nil
 	}
 	return checkAudience(claims, v.clientID)
 }

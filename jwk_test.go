@@ -332,6 +332,83 @@ func TestVerifyHostileTokens(t *testing.T) {
 	}
 }
 
+// TestVerifyEmptyPayload: a token whose empty payload is correctly
+// signed is still refused (detached payloads are not supported), by
+// Verify and by a RemoteJWKSValidator.
+func TestVerifyEmptyPayload(t *testing.T) {
+	k := testKeys()
+	set, _ := ParseJSONWebKeySet(jwks(rsaJWK(&k.rsa.PublicKey, ""), ecJWK(&k.p256.PublicKey, "P-256", "")))
+	for _, alg := range []string{"RS256", "ES256"} {
+		var key crypto.Signer = k.rsa
+		if alg == "ES256" {
+			key = k.p256
+		}
+		tok := signJWS(t, alg, key, nil, "")
+		if !strings.Contains(tok, "..") {
+			t.Fatalf("%s: token %q has a payload", alg, tok)
+		}
+		payload, err := set.Verify(tok)
+		if !errors.Is(err, ErrMalformedJWT) || payload != nil || !strings.Contains(err.Error(), "payload is empty") {
+			t.Errorf("%s: Verify = %q, %v; want ErrMalformedJWT for the empty payload", alg, payload, err)
+		}
+	}
+	srv := newJWKSServer(t, jwks(rsaJWK(&k.rsa.PublicKey, "")))
+	if err := NewRemoteJWKSValidator(srv.URL, "").Validate(context.Background(), signJWS(t, "RS256", k.rsa, nil, "")); !errors.Is(err, ErrMalformedJWT) {
+		t.Errorf("Validate: err = %v, want ErrMalformedJWT", err)
+	}
+}
+
+// TestRemoteJWKSValidateTimes: Validate, used on its own, refuses an
+// expired or not yet valid token whose signature is good, with the
+// flow's 60 s of leeway, with or without a client ID.
+func TestRemoteJWKSValidateTimes(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t, jwks(rsaJWK(&k.rsa.PublicKey, "")))
+	now := time.Unix(1800000000, 0)
+	claims := func(extra string) string {
+		return fmt.Sprintf(`{"iss":"https://as.example","sub":"u1","aud":"c","iat":%d%s}`, now.Unix()-3600, extra)
+	}
+	exp := func(d time.Duration) string { return fmt.Sprintf(`,"exp":%d`, now.Add(d).Unix()) }
+	nbf := func(d time.Duration) string { return fmt.Sprintf(`,"nbf":%d`, now.Add(d).Unix()) }
+	cases := []struct {
+		name   string
+		claims string
+		want   error // nil: valid
+	}{
+		{"valid", claims(exp(time.Hour)), nil},
+		{"expired beyond the leeway", claims(exp(-clockLeeway - time.Second)), ErrIDTokenExpired},
+		{"expired an hour ago", claims(exp(-time.Hour)), ErrIDTokenExpired},
+		{"expired at the edge of the leeway", claims(exp(-clockLeeway)), nil},
+		{"expired within the leeway", claims(exp(-clockLeeway + time.Second)), nil},
+		{"nbf beyond the leeway", claims(exp(time.Hour) + nbf(clockLeeway+time.Second)), ErrIDTokenNotYetValid},
+		{"nbf at the edge of the leeway", claims(exp(time.Hour) + nbf(clockLeeway)), nil},
+		{"nbf within the leeway", claims(exp(time.Hour) + nbf(clockLeeway-time.Second)), nil},
+		{"fractional exp beyond the leeway", claims(fmt.Sprintf(`,"exp":%d.5`, now.Add(-clockLeeway-time.Second).Unix())), ErrIDTokenExpired},
+	}
+	for _, clientID := range []string{"c", ""} {
+		v := NewRemoteJWKSValidator(srv.URL, clientID)
+		v.now = func() time.Time { return now }
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("client %q/%s", clientID, tc.name), func(t *testing.T) {
+				err := v.Validate(context.Background(), signJWS(t, "RS256", k.rsa, nil, tc.claims))
+				switch {
+				case tc.want == nil && err != nil:
+					t.Errorf("err = %v, want valid", err)
+				case tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, ErrInvalidIDToken)):
+					t.Errorf("err = %v, want %v and ErrInvalidIDToken", err, tc.want)
+				}
+			})
+		}
+	}
+	// Signature first: a forged token fails on its signature, whatever its
+	// dates say.
+	v := NewRemoteJWKSValidator(srv.URL, "c")
+	v.now = func() time.Time { return now }
+	if err := v.Validate(context.Background(), signJWS(t, "RS256", k.rsa2, nil, claims(exp(-time.Hour)))); !errors.Is(err, ErrInvalidSignature) || errors.Is(err, ErrIDTokenExpired) {
+		t.Errorf("forged and expired: err = %v, want the signature error only", err)
+	}
+}
+
 // TestVerifyRSAPadding covers J-24 and J-25.
 func TestVerifyRSAPadding(t *testing.T) {
 	k := testKeys()

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -119,9 +121,13 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 	}
 	for i, s := range segs {
 		// An empty signature is reported after the header, so that an
-		// unsecured token is named for its alg "none".
-		if s == "" && i < 2 {
-			return nil, malformed("segment %d is empty", i+1)
+		// unsecured token is named for its alg "none". An empty payload is
+		// refused: see JSONWebKeySet.Verify.
+		switch {
+		case s == "" && i == 1:
+			return nil, malformed("the payload is empty (detached payloads are not supported)")
+		case s == "" && i == 0:
+			return nil, malformed("the header is empty")
 		}
 		size += enc.DecodedLen(len(s))
 	}
@@ -218,31 +224,41 @@ func isBase64URL(s string) bool {
 }
 
 // IDToken is an OpenID Connect ID token: its compact form and its claims.
+// String, GoString, Format and LogValue describe it without the compact
+// token, for an IDToken and an *IDToken alike.
 type IDToken struct {
-	raw    string
+	raw    secret // behind a pointer: see secret
 	alg    string // the verified header alg, for at_hash
 	claims *Claims
 }
 
 // Raw returns the compact ID token as the provider issued it.
-func (t *IDToken) Raw() string { return t.raw }
+func (t *IDToken) Raw() string { return t.raw.reveal() }
 
 // Claims returns the decoded claims.
 func (t *IDToken) Claims() *Claims { return t.claims }
 
 // String describes the ID token without the token itself.
-func (t *IDToken) String() string {
-	if t == nil || t.claims == nil {
-		return "IDToken(nil)"
+func (t IDToken) String() string {
+	if t.claims == nil {
+		return "IDToken{}"
 	}
 	return fmt.Sprintf("IDToken{iss: %q, sub: %q, token: [redacted]}", t.claims.Issuer, t.claims.Subject)
 }
 
 // GoString is String, so %#v does not print the token.
-func (t *IDToken) GoString() string { return t.String() }
+func (t IDToken) GoString() string { return t.String() }
 
 // Format makes every fmt verb print String.
-func (t *IDToken) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(t.String())) }
+func (t IDToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue describes the ID token to log/slog without the token itself.
+func (t IDToken) LogValue() slog.Value {
+	if t.claims == nil {
+		return slog.GroupValue()
+	}
+	return slog.GroupValue(slog.String("iss", t.claims.Issuer), slog.String("sub", t.claims.Subject))
+}
 
 // Claims are the standard claims of an ID token (OpenID Connect Core §2,
 // §5.1). Unmarshal reads any other claim. The values are the provider's
@@ -268,7 +284,10 @@ type Claims struct {
 }
 
 // Unmarshal decodes the claims payload into v, for claims this type does
-// not have fields for.
+// not have fields for. encoding/json matches names case-insensitively; the
+// payload was read strictly first, so no object in it has two members
+// whose names differ only in case ("groups" and "GROUPS"): each field of
+// v can match one member at most.
 func (c *Claims) Unmarshal(v any) error {
 	if err := json.Unmarshal(c.raw, v); err != nil {
 		return errorf("loopauth: decoding ID token claims: %w", err)
@@ -420,12 +439,14 @@ func parseIDTokenUnverified(raw string) (*IDToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IDToken{raw: raw, alg: tok.alg, claims: claims}, nil
+	return &IDToken{raw: newSecret(raw), alg: tok.alg, claims: claims}, nil
 }
 
 // idTokenChecks are what an ID token is checked against (OpenID Connect
-// Core §3.1.3.7). An empty issuer or nonce skips that check; accessToken,
-// when set, is checked against at_hash if the token has one.
+// Core §3.1.3.7). The issuer is always compared: Build refuses OpenID mode
+// without one, and an empty issuer matches no token. An empty nonce skips
+// that check (refresh); accessToken, when set, is checked against at_hash
+// if the token has one.
 type idTokenChecks struct {
 	clientID    string
 	issuer      string
@@ -443,7 +464,7 @@ func invalidIDToken(sentinel error, format string, args ...any) error {
 // check validates claims that belong to a token whose signature has been
 // checked already (signature first, then claims, never both reported).
 func (k idTokenChecks) check(c *Claims, alg string) error {
-	if k.issuer != "" && c.Issuer != k.issuer {
+	if c.Issuer != k.issuer {
 		// Exact comparison: no case folding, no trailing-slash tolerance
 		// (OpenID Connect Core §3.1.3.7 step 2, Discovery §5).
 		return invalidIDToken(ErrInvalidIssuer, "iss %q, want %q", sanitizeText(c.Issuer, 256), k.issuer)
@@ -454,11 +475,8 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 	if !isVSCHAR(c.Subject) || len(c.Subject) > maxSubjectBytes {
 		return invalidIDToken(ErrInvalidSubject, "sub is not 1-%d printable ASCII characters", maxSubjectBytes)
 	}
-	if k.now.After(c.Expiry.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
-	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(k.now.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
+	if err := checkValidity(c, k.now); err != nil {
+		return err
 	}
 	if c.IssuedAt.After(k.now.Add(clockLeeway)) {
 		return invalidIDToken(ErrIDTokenNotYetValid, "iat is %s, in the future; check the system clock", c.IssuedAt.UTC().Format(time.RFC3339))
@@ -468,6 +486,18 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 	}
 	if c.atHash != "" && k.accessToken != "" && !equalSecret(c.atHash, accessTokenHash(alg, k.accessToken)) {
 		return invalidIDToken(ErrAccessTokenHashMismatch, "the ID token was not issued with this access token")
+	}
+	return nil
+}
+
+// checkValidity checks exp and nbf at now, with clockLeeway either side
+// (RFC 7519 §4.1.4, §4.1.5).
+func checkValidity(c *Claims, now time.Time) error {
+	if now.After(c.Expiry.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(clockLeeway)) {
+		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -41,35 +41,63 @@ func TestParseIDTokenUnverified(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"two segments":        "a.b",
-		"four segments":       "a.b.c.d",
-		"empty signature":     compact(`{}`)[:strings.LastIndex(compact(`{}`), ".")+1],
-		"padding":             "eyJhIjoxfQ==.eyJhIjoxfQ.c2ln",
-		"CRLF in segment":     "eyJhIjoxfQ.eyJh\r\nIjoxfQ.c2ln",
-		"standard alphabet":   "eyJhIjoxfQ.ab+/.c2ln",
-		"too long":            strings.Repeat("a", maxCompactJWTBytes) + ".b.c",
-		"missing sub":         compact(`{"iss":"https://i","exp":2000000000,"iat":1}`),
-		"missing iss":         compact(`{"sub":"s","exp":2000000000,"iat":1}`),
-		"missing exp":         compact(`{"sub":"s","iss":"https://i","iat":1}`),
-		"missing iat":         compact(`{"sub":"s","iss":"https://i","exp":2000000000}`),
-		"string exp":          compact(`{"sub":"s","iss":"https://i","exp":"2000000000","iat":1}`),
-		"negative exp":        compact(`{"sub":"s","iss":"https://i","exp":-1,"iat":1}`),
-		"year 10000":          compact(`{"sub":"s","iss":"https://i","exp":1e12,"iat":1}`),
-		"numeric aud":         compact(`{"sub":"s","iss":"https://i","aud":5,"exp":2000000000,"iat":1}`),
-		"email_verified 1":    compact(`{"sub":"s","iss":"https://i","exp":2000000000,"iat":1,"email_verified":1}`),
-		"duplicate sub":       compact(`{"sub":"s","sub":"t","iss":"https://i","exp":2000000000,"iat":1}`),
-		"case-variant sub":    compact(`{"sub":"s","SUB":"t","iss":"https://i","exp":2000000000,"iat":1}`),
-		"numeric sub":         compact(`{"sub":5,"iss":"https://i","exp":2000000000,"iat":1}`),
-		"payload not object":  compact(`[1]`),
-		"J-27 payload string": compact(`"str"`),
-		"J-27 invalid UTF-8":  compact("{\"sub\":\"\xff\",\"iss\":\"https://i\",\"exp\":2000000000,\"iat\":1}"),
-		"J-27 trailing data":  compact(`{"sub":"s","iss":"https://i","exp":2000000000,"iat":1} x`),
-		"J-29 deep nesting":   compact(`{"sub":"s","iss":"https://i","exp":2000000000,"iat":1,"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`),
+		"two segments":       "a.b",
+		"four segments":      "a.b.c.d",
+		"empty signature":    compact(`{}`)[:strings.LastIndex(compact(`{}`), ".")+1],
+		"padding":            "eyJhIjoxfQ==.eyJhIjoxfQ.c2ln",
+		"CRLF in segment":    "eyJhIjoxfQ.eyJh\r\nIjoxfQ.c2ln",
+		"standard alphabet":  "eyJhIjoxfQ.ab+/.c2ln",
+		"too long":           strings.Repeat("a", maxCompactJWTBytes) + ".b.c",
+		"missing sub":        compact(`{"iss":"https://i","exp":2000000000,"iat":1}`),
+		"missing iss":        compact(`{"sub":"s","exp":2000000000,"iat":1}`),
+		"missing exp":        compact(`{"sub":"s","iss":"https://i","iat":1}`),
+		"missing iat":        compact(`{"sub":"s","iss":"https://i","exp":2000000000}`),
+		"string exp":         compact(`{"sub":"s","iss":"https://i","exp":"2000000000","iat":1}`),
+		"negative exp":       compact(`{"sub":"s","iss":"https://i","exp":-1,"iat":1}`),
+		"year 10000":         compact(`{"sub":"s","iss":"https://i","exp":1e12,"iat":1}`),
+		"numeric aud":        compact(`{"sub":"s","iss":"https://i","aud":5,"exp":2000000000,"iat":1}`),
+		"email_verified 1":   compact(`{"sub":"s","iss":"https://i","exp":2000000000,"iat":1,"email_verified":1}`),
+		"duplicate sub":      compact(`{"sub":"s","sub":"t","iss":"https://i","exp":2000000000,"iat":1}`),
+		"case-variant sub":   compact(`{"sub":"s","SUB":"t","iss":"https://i","exp":2000000000,"iat":1}`),
+		"numeric sub":        compact(`{"sub":5,"iss":"https://i","exp":2000000000,"iat":1}`),
+		"payload not object": compact(`[1]`),
 	}
 	for name, raw := range bad {
-		if _, err := parseIDTokenUnverified(raw); !errors.Is(err, ErrMalformedJWT) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseIDTokenUnverified(raw); !errors.Is(err, ErrMalformedJWT) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+	// J-27: payloads that are not one JSON object, and J-29: claims nested
+	// beyond the depth limit in a member nobody reads. Each is refused with
+	// ErrMalformedJWT, for the stated reason.
+	const claims = `"sub":"s","iss":"https://i","exp":2000000000,"iat":1`
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, tc := range []struct {
+		id, payload, why string
+	}{
+		{"J-27 payload []", `[]`, "not a JSON object"},
+		{"J-27 payload string", `"str"`, "not a JSON object"},
+		{"J-27 payload number", `42`, "not a JSON object"},
+		{"J-27 invalid UTF-8", "{\"sub\":\"\xff\",\"iss\":\"https://i\",\"exp\":2000000000,\"iat\":1}", "not valid UTF-8"},
+		{"J-27 object and garbage", `{` + claims + `} x`, "data after the top-level value"},
+		{"J-27 two objects", `{` + claims + `}{}`, "data after the top-level value"},
+		{"J-27 40 KiB of nested arrays", nested(20 << 10), "nested deeper than"},
+		{"J-27 60 KiB of nested arrays", nested(30 << 10), "longer than"}, // the 64 KiB cap comes first
+		{"J-29 depth 1000 in an unknown member", `{` + claims + `,"x":` + nested(1000) + `}`, "nested deeper than 32 levels"},
+		{"J-29 depth 33 in an unknown member", `{` + claims + `,"x":{"y":` + nested(maxJSONDepth-1) + `}}`, "nested deeper than 32 levels"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			_, err := parseIDTokenUnverified(compact(tc.payload))
+			if !errors.Is(err, ErrMalformedJWT) || !strings.Contains(err.Error(), tc.why) {
+				t.Errorf("err = %v; want ErrMalformedJWT saying %q", err, tc.why)
+			}
+		})
+	}
+	// Just within the depth limit is fine.
+	if _, err := parseIDTokenUnverified(compact(`{` + claims + `,"x":` + nested(maxJSONDepth-1) + `}`)); err != nil {
+		t.Errorf("depth %d: %v", maxJSONDepth, err)
 	}
 }
 

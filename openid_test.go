@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,14 +142,14 @@ func TestOpenIDWithoutValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := loopauthtest.NewProvider(t, loopauthtest.WithIDTokenClaims(func(m map[string]any) { m["aud"] = "other" }))
-	noSigQ := func(b *CLITokenClientBuilder) { b.WithOpenIDScope().WithoutJWKSValidation() }
+	noSigQ := func(b *CLITokenClientBuilder) { b.WithOpenIDScope().Issuer(q.Issuer()).WithoutJWKSValidation() }
 	if _, err := flowClient(t, q, nil, noSigQ).RunAuthorizationFlow(context.Background()); !errors.Is(err, ErrInvalidAudience) {
 		t.Errorf("wrong audience without signature checks: err = %v", err)
 	}
 	r := loopauthtest.NewProvider(t, loopauthtest.WithTokenResponse(func(_ string, m map[string]any) {
 		m["id_token"] = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln" // {"alg":"none"}
 	}))
-	noSigR := func(b *CLITokenClientBuilder) { b.WithOpenIDScope().WithoutJWKSValidation() }
+	noSigR := func(b *CLITokenClientBuilder) { b.WithOpenIDScope().Issuer(r.Issuer()).WithoutJWKSValidation() }
 	if _, err := flowClient(t, r, nil, noSigR).RunAuthorizationFlow(context.Background()); !errors.Is(err, ErrAlgNotAllowed) {
 		t.Errorf("alg none: err = %v", err)
 	}
@@ -308,7 +309,7 @@ func TestOpenIDBuildRules(t *testing.T) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
-	c, err := validBuilder().WithOpenIDScope().JWKSValidator(v).AddScopes(ScopeEmail, ScopeOpenID).Build()
+	c, err := validBuilder().WithOpenIDScope().Issuer("https://as.example.com").JWKSValidator(v).AddScopes(ScopeEmail, ScopeOpenID).Build()
 	if err != nil || joinScopes(c.scopes) != "openid email" {
 		t.Errorf("valid OpenID build: %v, %v", c, err)
 	}
@@ -369,5 +370,284 @@ func TestOpenIDDiscoveryFlow(t *testing.T) {
 	late, err := FromOpenIDConfiguration(cfg).ClientID("early").WithOpenIDConfigurationJWKSValidator(cfg).ClientID("test-cli").Build()
 	if err != nil || late.validator.(*RemoteJWKSValidator).clientID != "test-cli" {
 		t.Errorf("validator client ID: %v", err)
+	}
+}
+
+// recordingValidator is a user-written JWKSValidator: it records the
+// tokens it is given and answers err.
+type recordingValidator struct {
+	mu   sync.Mutex
+	raws []string
+	err  error
+}
+
+func (v *recordingValidator) Validate(_ context.Context, raw string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.raws = append(v.raws, raw)
+	return v.err
+}
+
+func (v *recordingValidator) calls() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.raws...)
+}
+
+// TestOpenIDCustomValidator: the flow calls a user-written JWKSValidator
+// exactly once, with the ID token exactly as the provider issued it, and
+// its refusal fails the flow with ErrInvalidIDToken and its own error.
+func TestOpenIDCustomValidator(t *testing.T) {
+	refused := errors.New("refused by the caller's validator")
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"accepts", nil},
+		{"refuses", refused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var issuedMu sync.Mutex
+			var issued []string
+			p := loopauthtest.NewProvider(t, loopauthtest.WithTokenResponse(func(_ string, m map[string]any) {
+				issuedMu.Lock()
+				defer issuedMu.Unlock()
+				if raw, ok := m["id_token"].(string); ok {
+					issued = append(issued, raw)
+				}
+			}))
+			v := &recordingValidator{err: tc.err}
+			c := openIDClient(t, p, func(b *CLITokenClientBuilder) { b.JWKSValidator(v) })
+			ts, err := c.RunAuthorizationFlow(context.Background())
+			calls := v.calls()
+			issuedMu.Lock()
+			defer issuedMu.Unlock()
+			if len(issued) != 1 {
+				t.Fatalf("the provider issued %d ID tokens, want 1", len(issued))
+			}
+			if len(calls) != 1 || calls[0] != issued[0] {
+				t.Fatalf("validator called %d times (tokens %q), want once with the issued ID token", len(calls), calls)
+			}
+			if tc.err == nil {
+				if err != nil || ts.IDTokenRaw() != issued[0] {
+					t.Fatalf("flow with an accepting validator: %v", err)
+				}
+				return
+			}
+			if ts != nil || !errors.Is(err, ErrInvalidIDToken) || !errors.Is(err, refused) {
+				t.Fatalf("tokens %v, err = %v; want ErrInvalidIDToken wrapping the validator's error", ts, err)
+			}
+		})
+	}
+}
+
+// TestOpenIDIssuerAlwaysChecked covers the expected issuer of OpenID mode:
+// it comes from Issuer, FromOpenIDConfiguration or the configuration given
+// to WithOpenIDConfigurationJWKSValidator, and the ID token's iss and the
+// callback's RFC 9207 iss are always compared with it. A token of another
+// tenant of a multi-tenant provider, signed with the provider's own key,
+// is refused whichever way the client was configured.
+func TestOpenIDIssuerAlwaysChecked(t *testing.T) {
+	ctx := context.Background()
+	fetch := func(p *loopauthtest.Provider) *OpenIDConfiguration {
+		cfg, err := FetchOpenIDConfiguration(ctx, p.Issuer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	ways := []struct {
+		name  string
+		build func(p *loopauthtest.Provider, cfg *OpenIDConfiguration) *CLITokenClientBuilder
+	}{
+		{"configuration validator only", func(p *loopauthtest.Provider, cfg *OpenIDConfiguration) *CLITokenClientBuilder {
+			return NewBuilder().AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).WithOpenIDScope().WithOpenIDConfigurationJWKSValidator(cfg)
+		}},
+		{"discovery", func(p *loopauthtest.Provider, cfg *OpenIDConfiguration) *CLITokenClientBuilder {
+			return FromOpenIDConfiguration(cfg).WithOpenIDConfigurationJWKSValidator(cfg)
+		}},
+		{"Issuer and a remote validator", func(p *loopauthtest.Provider, _ *OpenIDConfiguration) *CLITokenClientBuilder {
+			return NewBuilder().AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).WithOpenIDScope().Issuer(p.Issuer()).
+				JWKSValidator(NewRemoteJWKSValidator(p.JWKSURL(), "test-cli"))
+		}},
+		{"Issuer without signature checks", func(p *loopauthtest.Provider, _ *OpenIDConfiguration) *CLITokenClientBuilder {
+			return NewBuilder().AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).WithOpenIDScope().Issuer(p.Issuer()).WithoutJWKSValidation()
+		}},
+	}
+	client := func(b *CLITokenClientBuilder, p *loopauthtest.Provider) *CLITokenClient {
+		c, err := b.ClientID("test-cli").BrowserOpener(p.Browser()).Stderr(io.Discard).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	const otherTenant = "https://login.example/tenant-b/v2.0"
+	for _, w := range ways {
+		t.Run("multi-tenant/"+w.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, loopauthtest.WithSigningAlg(loopauthtest.AlgRS256),
+				loopauthtest.WithIDTokenClaims(func(m map[string]any) { m["iss"] = otherTenant }))
+			ts, err := client(w.build(p, fetch(p)), p).RunAuthorizationFlow(ctx)
+			if ts != nil || !errors.Is(err, ErrInvalidIssuer) || !errors.Is(err, ErrInvalidIDToken) {
+				t.Fatalf("token of another tenant: tokens %v, err = %v; want ErrInvalidIssuer", ts, err)
+			}
+			// The same client accepts its own tenant's tokens.
+			good := loopauthtest.NewProvider(t, loopauthtest.WithSigningAlg(loopauthtest.AlgRS256))
+			if _, err := client(w.build(good, fetch(good)), good).RunAuthorizationFlow(ctx); err != nil {
+				t.Fatalf("own tenant: %v", err)
+			}
+		})
+		t.Run("callback iss/"+w.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, loopauthtest.WithIssParameterValue(otherTenant))
+			_, err := client(w.build(p, fetch(p)), p).RunAuthorizationFlow(ctx)
+			if !errors.Is(err, ErrInvalidIssuer) {
+				t.Fatalf("callback from another issuer: err = %v; want ErrInvalidIssuer", err)
+			}
+			if n := len(p.TokenRequests()); n != 0 {
+				t.Errorf("%d token requests after an iss mismatch", n)
+			}
+		})
+	}
+	// A configuration that promises the iss parameter makes it required,
+	// whichever method it was given to.
+	p := loopauthtest.NewProvider(t, loopauthtest.WithIssParameter())
+	cfg := fetch(p)
+	for _, w := range ways[:2] {
+		if c := client(w.build(p, cfg), p); !c.issRequired || c.issuer != p.Issuer() {
+			t.Errorf("%s: issuer %q, iss required %v", w.name, c.issuer, c.issRequired)
+		}
+	}
+}
+
+// TestOpenIDBuildIssuer: Build refuses OpenID mode without an expected
+// issuer, and issuers that differ between Issuer, FromOpenIDConfiguration
+// and WithOpenIDConfigurationJWKSValidator.
+func TestOpenIDBuildIssuer(t *testing.T) {
+	cfg := func(iss string) *OpenIDConfiguration {
+		return &OpenIDConfiguration{Issuer: iss, AuthorizationEndpoint: "https://as.example.com/authorize",
+			TokenEndpoint: "https://as.example.com/token", JWKSURI: "https://as.example.com/jwks"}
+	}
+	mine, other := cfg("https://as.example.com"), cfg("https://other.example.com")
+	v := NewRemoteJWKSValidator("https://as.example.com/jwks", "my-client")
+	for _, tc := range []struct {
+		name string
+		b    *CLITokenClientBuilder
+		want []string // parts of the message
+	}{
+		{"no issuer, custom validator", validBuilder().WithOpenIDScope().JWKSValidator(v), []string{"Issuer"}},
+		{"no issuer, no signature checks", validBuilder().WithOpenIDScope().WithoutJWKSValidation(), []string{"Issuer"}},
+		{"configuration without issuer", FromOpenIDConfiguration(cfg("")).ClientID("c").WithoutJWKSValidation(), []string{"Issuer"}},
+		{"validator's configuration replaced", validBuilder().WithOpenIDScope().WithOpenIDConfigurationJWKSValidator(mine).JWKSValidator(v), []string{"Issuer"}},
+		{"Issuer and FromOpenIDConfiguration differ", FromOpenIDConfiguration(mine).ClientID("c").WithoutJWKSValidation().Issuer(other.Issuer),
+			[]string{"Issuer", "FromOpenIDConfiguration", other.Issuer, mine.Issuer}},
+		{"Issuer and the validator's configuration differ", validBuilder().WithOpenIDScope().Issuer(mine.Issuer).WithOpenIDConfigurationJWKSValidator(other),
+			[]string{"Issuer", "WithOpenIDConfigurationJWKSValidator", other.Issuer}},
+		{"FromOpenIDConfiguration and the validator's configuration differ", FromOpenIDConfiguration(mine).ClientID("c").WithOpenIDConfigurationJWKSValidator(other),
+			[]string{"FromOpenIDConfiguration", "WithOpenIDConfigurationJWKSValidator", other.Issuer}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.b.Build()
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+			for _, part := range tc.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("message lacks %q: %v", part, err)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		b    *CLITokenClientBuilder
+	}{
+		{"Issuer", validBuilder().WithOpenIDScope().Issuer(mine.Issuer).JWKSValidator(v)},
+		{"the validator's configuration", validBuilder().WithOpenIDScope().WithOpenIDConfigurationJWKSValidator(mine)},
+		{"all three agree", FromOpenIDConfiguration(mine).ClientID("c").Issuer(mine.Issuer).WithOpenIDConfigurationJWKSValidator(mine)},
+		{"a replaced configuration no longer counts", validBuilder().WithOpenIDScope().WithOpenIDConfigurationJWKSValidator(other).JWKSValidator(v).Issuer(mine.Issuer)},
+	} {
+		t.Run("valid/"+tc.name, func(t *testing.T) {
+			c, err := tc.b.Build()
+			if err != nil || c.issuer != mine.Issuer {
+				t.Fatalf("err = %v, issuer %v", err, c)
+			}
+		})
+	}
+	// Outside OpenID mode the issuer stays optional.
+	if c, err := validBuilder().Build(); err != nil || c.issuer != "" {
+		t.Errorf("plain OAuth: %v", err)
+	}
+}
+
+// TestClaimsCaseVariants covers claims that differ only in case ("groups"
+// and "GROUPS", a Kelvin sign for a k): encoding/json, which
+// Claims.Unmarshal uses, would take the last of them case-blindly, so the
+// strict reader refuses them, and no such claims ever reach Unmarshal.
+func TestClaimsCaseVariants(t *testing.T) {
+	base := `"sub":"s","iss":"https://i","exp":4000000000,"iat":1`
+	for _, extra := range []string{
+		`"groups":["user"],"GROUPS":["admin"]`,
+		`"groups":["user"],"Groups":["admin"]`,
+		`"role":"user","ro\u004ce":"admin"`,
+		`"kid":"user","\u212aid":"admin"`, // KELVIN SIGN folds to k
+		`"x":{"a":1,"A":2}`,
+		`"x":[{"kid":1,"KID":2}]`,
+	} {
+		t.Run(extra, func(t *testing.T) {
+			_, err := parseIDTokenUnverified(compact(`{` + base + `,` + extra + `}`))
+			if !errors.Is(err, ErrMalformedJWT) || !strings.Contains(err.Error(), "differ only in case") {
+				t.Fatalf("err = %v, want ErrMalformedJWT for members differing in case", err)
+			}
+		})
+	}
+	tok, err := parseIDTokenUnverified(compact(`{` + base + `,"groups":["user"],"roles":["admin"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var custom struct {
+		Groups []string `json:"groups"`
+	}
+	if err := tok.Claims().Unmarshal(&custom); err != nil || len(custom.Groups) != 1 || custom.Groups[0] != "user" {
+		t.Errorf("Unmarshal = %v, %v", custom, err)
+	}
+
+	// End to end: a provider's signed token with such claims fails the flow.
+	p := loopauthtest.NewProvider(t, loopauthtest.WithIDTokenClaims(func(m map[string]any) {
+		m["groups"], m["GROUPS"] = []string{"user"}, []string{"admin"}
+	}))
+	if _, err := openIDClient(t, p).RunAuthorizationFlow(context.Background()); !errors.Is(err, ErrInvalidIDToken) || !errors.Is(err, ErrMalformedJWT) {
+		t.Errorf("flow with case-variant claims: err = %v", err)
+	}
+}
+
+// validateWrapper is a caller's validator built on
+// RemoteJWKSValidator.Validate, which now checks exp and nbf as well.
+type validateWrapper struct{ v *RemoteJWKSValidator }
+
+func (w validateWrapper) Validate(ctx context.Context, raw string) error {
+	return w.v.Validate(ctx, raw)
+}
+
+// TestOpenIDExpiredReportedOnce: an expired ID token fails the flow with
+// ErrIDTokenExpired, said once, whether the flow checks the dates itself
+// (RemoteJWKSValidator: the flow checks only its signature) or a caller's
+// validator built on Validate refuses the token first.
+func TestOpenIDExpiredReportedOnce(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		p := loopauthtest.NewProvider(t, loopauthtest.WithIDTokenClaims(func(m map[string]any) {
+			m["exp"] = time.Now().Add(-time.Hour).Unix()
+		}))
+		c := openIDClient(t, p, func(b *CLITokenClientBuilder) {
+			if wrapped {
+				b.JWKSValidator(validateWrapper{NewRemoteJWKSValidator(p.JWKSURL(), "test-cli")})
+			}
+		})
+		_, err := c.RunAuthorizationFlow(context.Background())
+		if !errors.Is(err, ErrIDTokenExpired) || !errors.Is(err, ErrInvalidIDToken) {
+			t.Fatalf("wrapped %v: err = %v, want ErrIDTokenExpired", wrapped, err)
+		}
+		msg := err.Error()
+		if strings.Count(msg, "invalid ID token") != 1 || strings.Count(msg, "expired at") != 1 {
+			t.Errorf("wrapped %v: the failure is not reported once: %s", wrapped, msg)
+		}
 	}
 }

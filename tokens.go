@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -56,8 +57,24 @@ func joinScopes(scopes []Scope) string {
 
 // TokenSet is what a successful flow or refresh returns. Its accessors are
 // the only way to read the tokens: String, GoString, Format and LogValue
-// print "[redacted]" in their place, so logging a TokenSet by mistake leaks
-// nothing. MarshalJSON does write the tokens, for storage.
+// print "[redacted]" in their place, for a TokenSet and a *TokenSet alike,
+// so logging one by mistake with fmt or log/slog leaks nothing.
+//
+// Two ways of printing still reach the tokens:
+//   - MarshalJSON writes them, on purpose, for storage. encoding/json calls
+//     it for a *TokenSet, and for a TokenSet it can address, inside any
+//     value it encodes. So does slog's JSONHandler when it encodes a struct
+//     of yours that holds one in an exported field (a TokenSet or
+//     *TokenSet given to slog directly, or embedded, is redacted through
+//     LogValue).
+//   - fmt cannot call methods on a value it reaches through an unexported
+//     struct field, and prints it field by field instead: a TokenSet held
+//     in an unexported field of your struct is printed with its tokens by
+//     every verb (and by slog's TextHandler, which uses %+v); a *TokenSet
+//     held there is printed as an address, except by the verbs that do not
+//     apply to pointers, such as %s and %q, whose error output
+//     (%!s(*loopauth.TokenSet=&{...})) shows the fields. Do not print a
+//     struct that holds a token set in an unexported field.
 //
 // A TokenSet is immutable and safe for concurrent use.
 type TokenSet struct {
@@ -88,7 +105,7 @@ func (t *TokenSet) IDTokenRaw() string {
 	if t.idToken == nil {
 		return ""
 	}
-	return t.idToken.raw
+	return t.idToken.raw.reveal()
 }
 
 // IDToken returns the decoded ID token, or nil when there is none.
@@ -100,21 +117,26 @@ func (t *TokenSet) Scopes() []Scope { return append([]Scope(nil), t.scopes...) }
 
 // IsExpired reports whether the access token has an expiry that has passed.
 // A token without a known expiry is never reported expired.
-func (t *TokenSet) IsExpired() bool {
-	return !t.expiresAt.IsZero() && !time.Now().Before(t.expiresAt)
-}
+func (t *TokenSet) IsExpired() bool { return t.isExpiredAt(time.Now()) }
 
 // ExpiresWithin reports whether the access token expires within d (or has
 // expired). A token without a known expiry never does.
-func (t *TokenSet) ExpiresWithin(d time.Duration) bool {
-	return !t.expiresAt.IsZero() && time.Until(t.expiresAt) <= d
+func (t *TokenSet) ExpiresWithin(d time.Duration) bool { return t.expiresWithinAt(time.Now(), d) }
+
+// isExpiredAt is IsExpired at now: a token is expired from the instant of
+// its expiry on.
+func (t *TokenSet) isExpiredAt(now time.Time) bool {
+	return !t.expiresAt.IsZero() && !now.Before(t.expiresAt)
+}
+
+// expiresWithinAt is ExpiresWithin at now: exactly d left counts as within
+// d.
+func (t *TokenSet) expiresWithinAt(now time.Time, d time.Duration) bool {
+	return !t.expiresAt.IsZero() && t.expiresAt.Sub(now) <= d
 }
 
 // String describes the token set without its secrets.
-func (t *TokenSet) String() string {
-	if t == nil {
-		return "TokenSet(nil)"
-	}
+func (t TokenSet) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "TokenSet{type: %s, access_token: [redacted]", t.tokenType)
 	if t.refreshToken != "" {
@@ -133,16 +155,13 @@ func (t *TokenSet) String() string {
 }
 
 // GoString is String, so %#v cannot print the secrets either.
-func (t *TokenSet) GoString() string { return t.String() }
+func (t TokenSet) GoString() string { return t.String() }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, %x...) print String.
-func (t *TokenSet) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(t.String())) }
+func (t TokenSet) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
 
 // LogValue describes the token set to log/slog without its secrets.
-func (t *TokenSet) LogValue() slog.Value {
-	if t == nil {
-		return slog.StringValue("nil")
-	}
+func (t TokenSet) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_type", t.tokenType),
 		slog.Time("expires_at", t.expiresAt),
@@ -150,6 +169,29 @@ func (t *TokenSet) LogValue() slog.Value {
 		slog.Bool("has_id_token", t.idToken != nil),
 		slog.String("scopes", joinScopes(t.scopes)),
 	)
+}
+
+// secret holds a secret string behind a pointer. fmt prints a struct whose
+// methods it cannot call (one held in an unexported field) by reflection,
+// field by field, and prints a pointer it finds there as an address: a
+// secret kept this way never reaches %v output, whatever holds it. It has
+// no String method on purpose.
+type secret struct{ p *string }
+
+// newSecret keeps s; "" is kept as no secret.
+func newSecret(s string) secret {
+	if s == "" {
+		return secret{}
+	}
+	return secret{&s}
+}
+
+// reveal returns the secret, or "".
+func (s secret) reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
 }
 
 // tokenSetJSON is the storage format, shared with the Rust crate:
@@ -169,7 +211,8 @@ type oidcJSON struct {
 }
 
 // MarshalJSON writes the token set, secrets included, in the storage format
-// of the Rust crate. Store the result only where a password would be safe.
+// of the Rust crate. Store the result only where a password would be safe,
+// and never encode a value holding a TokenSet into a log (see TokenSet).
 func (t *TokenSet) MarshalJSON() ([]byte, error) {
 	out := tokenSetJSON{
 		AccessToken: t.accessToken,
@@ -187,7 +230,7 @@ func (t *TokenSet) MarshalJSON() ([]byte, error) {
 		out.ExpiresAt = &sec
 	}
 	if t.idToken != nil {
-		out.OIDC = &oidcJSON{Raw: t.idToken.raw, Claims: t.idToken.claims.raw}
+		out.OIDC = &oidcJSON{Raw: t.idToken.raw.reveal(), Claims: t.idToken.claims.raw}
 	}
 	return json.Marshal(out)
 }

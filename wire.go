@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -36,11 +37,12 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 var errJSON = errors.New("invalid JSON")
 
 // checkStrictJSON accepts exactly one RFC 8259 JSON value that is valid
-// UTF-8, nests at most maxJSONDepth levels, has no duplicate member names in
-// any object (compared after unescaping) and no trailing data.
-// encoding/json alone accepts duplicates (last one wins) and replaces
-// invalid UTF-8 silently; both are parser differentials an attacker can use
-// against a verifier. The scanner is hand-written so that checking costs no
+// UTF-8, nests at most maxJSONDepth levels, has no two member names in any
+// object that are equal or differ only in case (compared after unescaping,
+// under Unicode case folding) and no trailing data. encoding/json alone
+// accepts duplicates (last one wins), matches names case-insensitively and
+// replaces invalid UTF-8 silently; each is a parser differential an
+// attacker can use against a verifier. The scanner is hand-written so that checking costs no
 // allocation for ordinary documents.
 func checkStrictJSON(data []byte) error {
 	_, _, err := scanStrictJSON(data, nil)
@@ -357,13 +359,21 @@ func containerName(closer byte) string {
 // duplicate detection switches from pairwise comparison to a map.
 const smallObject = 16
 
+// Member names are compared under Unicode case folding, the comparison of
+// bytes.EqualFold and of encoding/json's field matching: {"groups": [...],
+// "GROUPS": [...]} is refused like an exact duplicate, or a reader using
+// encoding/json (Claims.Unmarshal, a caller's own struct) would take the
+// last of the two case-blindly where a case-sensitive reader takes the
+// first. Up to smallObject names are compared pairwise, without
+// allocation; larger objects index their folded names in a map, so the
+// check stays linear however many members a document has.
 func (s *jsonScanner) object() error {
 	top := s.depth == 0
 	if empty, err := s.open('}'); empty || err != nil {
 		return err
 	}
 	var small [smallObject][]byte
-	var big map[string]struct{}
+	var big map[string][]byte // folded name -> name as sent
 	n := 0
 	for {
 		s.skipSpace()
@@ -385,22 +395,24 @@ func (s *jsonScanner) object() error {
 		}
 		if n < smallObject {
 			for _, prev := range small[:n] {
-				if string(prev) == string(name) {
-					return errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+				if bytes.EqualFold(prev, name) {
+					return duplicateMember(prev, name)
 				}
 			}
 			small[n] = name
 		} else {
+			var buf [64]byte
 			if big == nil {
-				big = make(map[string]struct{}, 2*smallObject)
+				big = make(map[string][]byte, 2*smallObject)
 				for _, prev := range small {
-					big[string(prev)] = struct{}{}
+					big[string(appendFolded(buf[:0], prev))] = prev
 				}
 			}
-			if _, dup := big[string(name)]; dup {
-				return errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+			key := appendFolded(buf[:0], name)
+			if prev, dup := big[string(key)]; dup {
+				return duplicateMember(prev, name)
 			}
-			big[string(name)] = struct{}{}
+			big[string(key)] = name
 		}
 		n++
 		s.skipSpace()
@@ -422,6 +434,44 @@ func (s *jsonScanner) object() error {
 			return err
 		}
 	}
+}
+
+// duplicateMember is the error of two member names of one object that are
+// equal, or equal under case folding.
+func duplicateMember(prev, name []byte) error {
+	if bytes.Equal(prev, name) {
+		return errorf("%w: duplicate member %q", errJSON, truncate(string(name), 64))
+	}
+	return errorf("%w: members %q and %q differ only in case", errJSON, truncate(string(prev), 64), truncate(string(name), 64))
+}
+
+// appendFolded appends to dst a key of name that is equal for two names
+// exactly when bytes.EqualFold says they are: every rune becomes the
+// smallest rune of its case-folding orbit ('K' for k, K and the Kelvin
+// sign), as encoding/json folds names.
+func appendFolded(dst, name []byte) []byte {
+	for i := 0; i < len(name); {
+		if c := name[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(name[i:])
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				r = next
+				break
+			}
+			r = next
+		}
+		dst = utf8.AppendRune(dst, r)
+		i += n
+	}
+	return dst
 }
 
 // truncate shortens s to at most n bytes (on a rune boundary) for messages.

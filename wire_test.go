@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -31,11 +32,65 @@ func TestCheckStrictJSON(t *testing.T) {
 		{strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth), true},
 		{strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1), false},
 		{`{"a" 1}`, false},
+		// Names equal under case folding are duplicates, in every object.
+		{`{"groups":1,"GROUPS":2}`, false},
+		{`{"a":{"Name":1,"nAME":2}}`, false},
+		{`[{"k":1,"K":2}]`, false},
+		{"{\"kid\":1,\"\u212aid\":2}", false}, // KELVIN SIGN, raw
+		{`{"kid":1,"\u212aid":2}`, false},     // KELVIN SIGN, escaped
+		{`{"ß":1,"ẞ":2}`, false},              // U+00DF and U+1E9E fold together
+		{`{"a":{"k":1},"b":{"K":1}}`, true},   // different objects
+		{`{"ss":1,"ß":2}`, true},              // full case folding only: encoding/json tells them apart
+		{`{"a":1,"b":2,"ab":3,"a_b":4}`, true},
 	}
 	for _, tc := range cases {
 		err := checkStrictJSON([]byte(tc.in))
 		if (err == nil) != tc.ok {
 			t.Errorf("checkStrictJSON(%.40q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+// TestStrictJSONFoldedNames checks case-variant detection in objects of
+// every size: pairwise up to smallObject names, through the map beyond,
+// and across the switch from one to the other.
+func TestStrictJSONFoldedNames(t *testing.T) {
+	object := func(n int, extra string) []byte {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, `"member_%d":%d,`, i, i)
+		}
+		b.WriteString(extra + "}")
+		return []byte(b.String())
+	}
+	for _, n := range []int{0, 1, smallObject - 1, smallObject, smallObject + 1, 3 * smallObject, 1000} {
+		if err := checkStrictJSON(object(n, `"last":0`)); err != nil {
+			t.Errorf("%d distinct members: %v", n, err)
+		}
+		if n == 0 {
+			continue
+		}
+		for _, dup := range []struct{ name, want string }{
+			{`"member_0"`, "duplicate member"},
+			{fmt.Sprintf(`"member_%d"`, n-1), "duplicate member"},
+			{fmt.Sprintf(`"MEMBER_%d"`, n-1), "differ only in case"},
+			{`"Member_0"`, "differ only in case"},
+			{"\"member_\u212a\"", ""}, // no member_k: distinct
+		} {
+			doc := object(n, dup.name+":0")
+			err := checkStrictJSON(doc)
+			switch {
+			case dup.want == "" && err != nil:
+				t.Errorf("%d members + %s: %v", n, dup.name, err)
+			case dup.want != "" && (err == nil || !strings.Contains(err.Error(), dup.want)):
+				t.Errorf("%d members + %s: err = %v, want %q", n, dup.name, err, dup.want)
+			}
+		}
+		// A Kelvin sign against an ASCII k far beyond the pairwise range.
+		doc := object(n, `"kid":0,"\u212aid":1`)
+		if err := checkStrictJSON(doc); err == nil || !strings.Contains(err.Error(), "differ only in case") {
+			t.Errorf("%d members + kid and Kelvin kid: err = %v", n, err)
 		}
 	}
 }
@@ -121,7 +176,84 @@ func FuzzStrictJSON(f *testing.F) {
 		if !utf8.Valid(data) {
 			t.Fatal("accepted invalid UTF-8")
 		}
+		// No object holds two names that encoding/json would match to
+		// one field: checked independently, with its own decoder.
+		if name, ok := foldedDuplicate(data); ok {
+			t.Fatalf("accepted members differing only in case (%q): %q", name, data)
+		}
 	})
+}
+
+// foldedDuplicate reports a member name of data equal, under
+// strings.EqualFold, to an earlier one of the same object. data is valid
+// JSON.
+func foldedDuplicate(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		names  []string
+		key    bool // the next string token is a member name
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if name, ok := tok.(string); ok {
+				for _, prev := range top.names {
+					if strings.EqualFold(prev, name) {
+						return name, true
+					}
+				}
+				top.names = append(top.names, name)
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a name next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
+}
+
+// BenchmarkCheckStrictJSONManyMembers measures the duplicate check on an
+// object of many members: it must grow linearly with their number.
+func BenchmarkCheckStrictJSONManyMembers(b *testing.B) {
+	for _, n := range []int{16, 1000, 10000} {
+		var doc strings.Builder
+		doc.WriteString("{")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&doc, `"Member_%d":0,`, i)
+		}
+		doc.WriteString(`"end":0}`)
+		data := []byte(doc.String())
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				if err := checkStrictJSON(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // FuzzParseTokenResponse: any body yields fields or a typed error, never a

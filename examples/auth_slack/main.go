@@ -190,6 +190,12 @@ func (cfg config) run(ctx context.Context, args []string, env func(string) strin
 			return 130
 		}
 		fmt.Fprintf(stderr, "auth_slack: %v\n", err)
+		// The library keeps a parser's error out of its message (it could
+		// quote tokens); this parser's refusals quote only Slack's code.
+		var se *slackError
+		if errors.As(err, &se) {
+			fmt.Fprintf(stderr, "auth_slack: %v\n", se)
+		}
 		return 1
 	}
 
@@ -280,13 +286,13 @@ func parseSlackToken(body []byte) (loopauth.TokenResponseFields, error) {
 	if u == nil || u.AccessToken == "" {
 		return loopauth.TokenResponseFields{}, errors.New("no authed_user.access_token in Slack's answer (were user scopes granted?)")
 	}
-	var expiresIn int64
+	var expiresIn *int64 // nil: Slack did not say (no token rotation)
 	if u.ExpiresIn != "" {
 		n, err := strconv.ParseInt(u.ExpiresIn.String(), 10, 64)
 		if err != nil || n < 0 {
 			return loopauth.TokenResponseFields{}, errors.New("authed_user.expires_in in Slack's answer is not a number of seconds")
 		}
-		expiresIn = n // the library caps it (10 years)
+		expiresIn = &n // the library caps it (10 years); 0 means expired
 	}
 	return loopauth.TokenResponseFields{
 		AccessToken:  u.AccessToken,
