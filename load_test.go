@@ -137,7 +137,8 @@ func heapAlloc() uint64 {
 // connections held open that send nothing or half a request line, neither
 // end the flow nor delay the real callback; no junk request gets a 2xx,
 // the heap stays bounded, the refusal log stays short, and every goroutine
-// is gone when the flow returns.
+// is gone when the flow returns, though the stalled connections are still
+// open.
 func TestFlowUnderLoad(t *testing.T) {
 	p := loopauthtest.NewProvider(t)
 	logs := &recordHandler{}
@@ -150,10 +151,12 @@ func TestFlowUnderLoad(t *testing.T) {
 		}
 	}
 	var statuses [6]atomic.Int64 // by status class; [0] transport errors
+	// The stalled connections stay open until after the flow has
+	// returned: its teardown alone must end the server's side of them.
+	var stalled stalledPeers
+	defer stalled.close()
 	browser := func(ctx context.Context, authURL string) error {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		var stalled stalledPeers
-		defer stalled.close()
 		if err := stalled.open(addr, loadStalledConns); err != nil {
 			return err
 		}
