@@ -8,6 +8,7 @@ import (
 	"log"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,7 +103,10 @@ func (c *CLITokenClient) authorizationURL(redirectURI string, secrets flowSecret
 // It returns when the flow has succeeded or failed; by then the server is
 // closed, its port released and every goroutine it started has ended.
 // Cancelling ctx stops it with an error matching context.Canceled; waiting
-// longer than the Timeout ends it with an error matching ErrTimeout.
+// longer than the Timeout ends it with an error matching ErrTimeout. Other
+// requests to the callback server, however many, are refused and never
+// end the flow; a flow that times out or is cancelled says how many there
+// were.
 func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
@@ -124,7 +128,7 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsConfig)
+	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsConfig, c.now)
 	authURL := c.authorizationURL(srv.redirectURI, secrets)
 
 	if c.onServerReady != nil {
@@ -161,10 +165,6 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	case cb = <-srv.results:
 	case <-waitCtx.Done():
 		return nil, flowContextError(ctx.Err(), srv, c.timeout)
-	case <-srv.tooMany:
-		return nil, errors.Join(
-			errorf("%w: gave up after %d requests that could not be the provider's redirect", ErrTooManyInvalidCallbacks, maxInvalidCallbacks),
-			stateMismatchError(srv))
 	case err := <-srv.serveErr:
 		return nil, errorf("loopauth: the loopback callback server failed: %w", err)
 	}
@@ -275,16 +275,16 @@ func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-cha
 }
 
 // flowContextError explains why waiting stopped: the caller cancelled, or
-// the wait timed out. Requests with a wrong state seen meanwhile are
-// reported too, as they may be an attack or a stale tab.
+// the wait timed out. Requests refused meanwhile are reported too, as they
+// may be an attack or a stale tab.
 func flowContextError(ctxErr error, srv *callbackServer, timeout time.Duration) error {
 	if errors.Is(ctxErr, context.Canceled) {
-		return errors.Join(errorf("loopauth: authorization flow canceled: %w", ctxErr), stateMismatchError(srv))
+		return errors.Join(errorf("loopauth: authorization flow canceled: %w", ctxErr), refusedError(srv))
 	}
 	if ctxErr != nil {
 		timeout = 0 // the caller's deadline, not ours: its length is unknown
 	}
-	return errors.Join(timeoutError{after: timeout}, stateMismatchError(srv))
+	return errors.Join(timeoutError{after: timeout}, refusedError(srv))
 }
 
 // timeoutError is the error of a flow whose browser did not come back. It
@@ -302,14 +302,41 @@ func (e timeoutError) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
-func stateMismatchError(srv *callbackServer) error {
+// refusedError tells the user how many requests the callback server
+// refused while the flow waited: their login may have been interfered
+// with. It matches ErrStateMismatch when some carried a wrong or missing
+// state. It is nil when there were none.
+func refusedError(srv *callbackServer) error {
 	if srv == nil {
 		return nil
 	}
-	if n := srv.stateMismatches(); n > 0 {
-		return errorf("%w: %d callback request(s) with a wrong or missing state were ignored", ErrStateMismatch, n)
+	total, badState := srv.refusals()
+	what := groupThousands(total) + " requests to the callback server were refused"
+	if total == 1 {
+		what = "1 request to the callback server was refused"
+	}
+	switch {
+	case badState > 0:
+		return errorf("%w: %s, %s with a wrong or missing state; another program or web page may have interfered with this sign-in, see the debug log",
+			ErrStateMismatch, what, groupThousands(badState))
+	case total > 0:
+		return errorf("loopauth: %s; another program or web page may have interfered with this sign-in, see the debug log", what)
 	}
 	return nil
+}
+
+// groupThousands writes a count (never negative) with thousands
+// separators: 1,204.
+func groupThousands(n int64) string {
+	digits := strconv.FormatInt(n, 10)
+	b := make([]byte, 0, len(digits)+len(digits)/3)
+	for i := 0; i < len(digits); i++ {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, digits[i])
+	}
+	return string(b)
 }
 
 // renderSuccess picks the success page: renderer, then fixed HTML, then

@@ -3,6 +3,7 @@ package loopauth
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +54,6 @@ func assertPortReleased(t *testing.T, port int) {
 
 func TestFlowRoundTrip(t *testing.T) {
 	p := loopauthtest.NewProvider(t)
-	checkNoLeaks(t)
 	var events []string
 	var port int
 	var hookURL *url.URL
@@ -67,7 +68,9 @@ func TestFlowRoundTrip(t *testing.T) {
 		b.OnURL(func(u *url.URL) { events = append(events, "url"); hookURL = u })
 		b.OnAuthURL(func(e *ExtraAuthParams) { e.Append("access_type", "offline").Append("state", "INJECTED") })
 	})
+	check := noLeaks(t)
 	ts, err := c.RunAuthorizationFlow(context.Background())
+	check()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +108,7 @@ func TestFlowRoundTrip(t *testing.T) {
 // TestFlowTwiceFreshSecrets covers A-06 at the flow level.
 func TestFlowTwiceFreshSecrets(t *testing.T) {
 	p := loopauthtest.NewProvider(t)
+	checkNoLeaks(t) // across both flows
 	c := flowClient(t, p, nil)
 	for i := 0; i < 2; i++ {
 		if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
@@ -160,29 +164,89 @@ func TestFlowIgnoresForgedCallbacks(t *testing.T) {
 	}
 }
 
-// TestFlowTimeout covers C-37: the flow times out, says why, releases the
-// port and leaves no goroutine, and reports forged callbacks it ignored.
-func TestFlowTimeout(t *testing.T) {
-	p := loopauthtest.NewProvider(t)
-	checkNoLeaks(t)
-	var port int
-	c := flowClient(t, p, func(ctx context.Context, authURL string) error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/callback?code=x&state=wrong", port))
-		if err == nil {
+// sendJunk sends requests that the callback server on port refuses: one
+// with a wrong state, then others with a wrong path; it waits for each
+// answer.
+func sendJunk(port, n int) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < n; i++ {
+		target := fmt.Sprintf("http://127.0.0.1:%d/favicon.ico", port)
+		if i == 0 {
+			target = fmt.Sprintf("http://127.0.0.1:%d/callback?code=x&state=wrong", port)
+		}
+		if resp, err := client.Get(target); err == nil {
 			resp.Body.Close()
 		}
+	}
+}
+
+// TestFlowSurvivesRefusals covers C-06, C-07 and C-13 against a flood:
+// far more refused requests than the 64 after which the flow used to give
+// up neither end the flow nor spoil the real callback that follows.
+func TestFlowSurvivesRefusals(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	const n, workers = 1100, 4
+	var port int
+	var answered atomic.Int64
+	c := flowClient(t, p, func(ctx context.Context, u string) error {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+				for i := w; i < n; i += workers {
+					target := []string{"/callback?code=x&state=wrong", "/callback?error=access_denied", "/favicon.ico"}[i%3]
+					resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, target))
+					if err != nil {
+						continue
+					}
+					resp.Body.Close()
+					if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+						answered.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return p.Browser()(ctx, u)
+	}, func(b *CLITokenClientBuilder) { b.OnServerReady(func(p int) { port = p }) })
+	check := noLeaks(t)
+	ts, err := c.RunAuthorizationFlow(context.Background())
+	check()
+	if err != nil {
+		t.Fatalf("%d refused requests ended the flow: %v", answered.Load(), err)
+	}
+	if ts.AccessToken() == "" || answered.Load() != n {
+		t.Errorf("token %v; %d of %d junk requests refused with a 4xx", ts, answered.Load(), n)
+	}
+}
+
+// TestFlowTimeout covers C-37: the flow times out, says why, releases the
+// port and leaves no goroutine, and reports the requests it refused.
+func TestFlowTimeout(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	var port int
+	c := flowClient(t, p, func(ctx context.Context, authURL string) error {
+		sendJunk(port, 3)
 		<-ctx.Done() // a browser that never comes back
 		return ctx.Err()
 	}, func(b *CLITokenClientBuilder) {
 		b.Timeout(300 * time.Millisecond).OnServerReady(func(p int) { port = p })
 	})
 	start := time.Now()
+	check := noLeaks(t)
 	_, err := c.RunAuthorizationFlow(context.Background())
+	check()
 	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
 	if !errors.Is(err, ErrStateMismatch) {
 		t.Errorf("err = %v, want the ignored forged callback reported", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "3 requests to the callback server were refused, 1 with a wrong or missing state") ||
+		!strings.Contains(msg, "see the debug log") {
+		t.Errorf("err = %q, want the refused requests counted", msg)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
@@ -195,21 +259,41 @@ func TestFlowTimeout(t *testing.T) {
 func TestFlowCancel(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
 		p := loopauthtest.NewProvider(t)
-		checkNoLeaks(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var port int
+		c := flowClient(t, p, func(ctx context.Context, _ string) error {
+			sendJunk(port, 1)
+			cancel()
+			<-ctx.Done()
+			return nil
+		}, func(b *CLITokenClientBuilder) { b.OnServerReady(func(p int) { port = p }) })
+		check := noLeaks(t)
+		_, err := c.RunAuthorizationFlow(ctx)
+		check()
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "1 request to the callback server was refused, 1 with a wrong") {
+			t.Errorf("err = %q, want the refused request counted", err)
+		}
+	})
+	t.Run("while waiting, nothing refused", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		c := flowClient(t, p, func(ctx context.Context, _ string) error {
 			cancel()
 			<-ctx.Done()
 			return nil
 		})
+		check := noLeaks(t)
 		_, err := c.RunAuthorizationFlow(ctx)
-		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
-			t.Fatalf("err = %v, want context.Canceled", err)
+		check()
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStateMismatch) || strings.Contains(err.Error(), "refused") {
+			t.Fatalf("err = %v, want context.Canceled alone", err)
 		}
 	})
 	t.Run("during the exchange", func(t *testing.T) {
 		p := loopauthtest.NewProvider(t, loopauthtest.WithTokenDelay(time.Minute))
-		checkNoLeaks(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		c := flowClient(t, p, nil)
 		go func() {
@@ -220,7 +304,9 @@ func TestFlowCancel(t *testing.T) {
 			cancel()
 		}()
 		start := time.Now()
+		check := noLeaks(t)
 		_, err := c.RunAuthorizationFlow(ctx)
+		check()
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
@@ -232,7 +318,11 @@ func TestFlowCancel(t *testing.T) {
 		p := loopauthtest.NewProvider(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := flowClient(t, p, nil).RunAuthorizationFlow(ctx); !errors.Is(err, context.Canceled) {
+		c := flowClient(t, p, nil)
+		check := noLeaks(t)
+		_, err := c.RunAuthorizationFlow(ctx)
+		check()
+		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v", err)
 		}
 		if len(p.AuthorizeRequests()) != 0 {
@@ -272,7 +362,9 @@ func TestFlowProviderError(t *testing.T) {
 	p := loopauthtest.NewProvider(t, loopauthtest.WithAuthorizeError("access_denied", "The user said <b>no</b>", ""))
 	g := &pageGrabber{}
 	c := flowClient(t, p, g.open)
+	check := noLeaks(t)
 	_, err := c.RunAuthorizationFlow(context.Background())
+	check()
 	var pe *ProviderError
 	if !errors.As(err, &pe) || pe.ErrorCode != "access_denied" || pe.StatusCode != 0 {
 		t.Fatalf("err = %v", err)
@@ -291,7 +383,10 @@ func TestFlowProviderError(t *testing.T) {
 func TestFlowTokenError(t *testing.T) {
 	p := loopauthtest.NewProvider(t, loopauthtest.WithCodeExchangeError(400, "invalid_grant", "code expired"))
 	g := &pageGrabber{}
-	_, err := flowClient(t, p, g.open).RunAuthorizationFlow(context.Background())
+	c := flowClient(t, p, g.open)
+	check := noLeaks(t)
+	_, err := c.RunAuthorizationFlow(context.Background())
+	check()
 	var pe *ProviderError
 	if !errors.As(err, &pe) || pe.StatusCode != 400 || pe.ErrorCode != "invalid_grant" {
 		t.Fatalf("err = %v", err)
@@ -360,7 +455,6 @@ func TestFlowBrowserFallback(t *testing.T) {
 	for _, open := range []bool{true, false} {
 		t.Run(fmt.Sprintf("open=%v", open), func(t *testing.T) {
 			p := loopauthtest.NewProvider(t)
-			checkNoLeaks(t)
 			urlCh := make(chan string, 1)
 			var out syncBuffer
 			c := flowClient(t, p, func(context.Context, string) error {
@@ -369,7 +463,10 @@ func TestFlowBrowserFallback(t *testing.T) {
 				b.OpenBrowser(open).OnURL(func(u *url.URL) { urlCh <- u.String() }).Stderr(&out)
 			})
 			go func() { _ = p.Browser()(context.Background(), <-urlCh) }() // the user copies the URL
-			if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
+			check := noLeaks(t)
+			_, err := c.RunAuthorizationFlow(context.Background())
+			check()
+			if err != nil {
 				t.Fatal(err)
 			}
 			s := out.String()
@@ -424,6 +521,69 @@ func TestFlowRequirePort(t *testing.T) {
 	}
 	if got := p.AuthorizeRequests()[0].Get("redirect_uri"); got != fmt.Sprintf("http://127.0.0.1:%d/callback", port) {
 		t.Errorf("redirect_uri = %q", got)
+	}
+}
+
+// TestFlowRequireDefaultPort covers C-34 on the scheme's default port:
+// a browser drops ":80" (":443" for https) from the Host header of the
+// provider's redirect, and the flow must still complete.
+func TestFlowRequireDefaultPort(t *testing.T) {
+	pool, certPEM, keyPEM := testCA(t)
+	cert, err := TLSCertificateFromPEM(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		port  int
+		https bool
+	}{{80, false}, {443, true}} {
+		t.Run(strconv.Itoa(tc.port), func(t *testing.T) {
+			ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", tc.port))
+			if err != nil {
+				t.Skipf("cannot bind 127.0.0.1:%d in this process (it needs root or CAP_NET_BIND_SERVICE, and a free port): %v", tc.port, err)
+			}
+			ln.Close()
+			p := loopauthtest.NewProvider(t)
+			// A browser: it follows the provider's redirect, sending Host
+			// without the default port.
+			browser := func(ctx context.Context, authURL string) error {
+				tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool}}
+				defer tr.CloseIdleConnections()
+				client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				req, _ := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				loc := resp.Header.Get("Location")
+				if u, err := url.Parse(loc); err != nil || u.Port() != strconv.Itoa(tc.port) {
+					return fmt.Errorf("redirect to %q, want port %d", loc, tc.port)
+				}
+				req, _ = http.NewRequestWithContext(ctx, "GET", loc, nil)
+				req.Host = "127.0.0.1"
+				if resp, err = client.Do(req); err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("callback answered %d", resp.StatusCode)
+				}
+				return nil
+			}
+			c := flowClient(t, p, browser, func(b *CLITokenClientBuilder) {
+				b.RequirePort(tc.port).Timeout(5 * time.Second)
+				if tc.https {
+					b.UseHTTPSWith(cert)
+				}
+			})
+			check := noLeaks(t)
+			_, err = c.RunAuthorizationFlow(context.Background())
+			check()
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -517,7 +677,6 @@ func TestFlowTeardown(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := loopauthtest.NewProvider(t, tc.opts...)
-			checkNoLeaks(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var opener BrowserOpener
@@ -531,7 +690,9 @@ func TestFlowTeardown(t *testing.T) {
 					b.Timeout(tc.timeout)
 				}
 			})
+			check := noLeaks(t)
 			_, err := c.RunAuthorizationFlow(ctx)
+			check()
 			if !tc.wantErr(err) {
 				t.Fatalf("err = %v", err)
 			}

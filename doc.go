@@ -73,9 +73,11 @@
 // The library verifies:
 //   - the callback's Host header (DNS rebinding), method, exact path, Fetch
 //     Metadata (only a top-level navigation) and state (constant time);
-//     requests that fail get a 4xx page and do not end the flow, so another
-//     program or a web page that finds the port cannot cancel or hijack a
-//     login;
+//     requests that fail get a 4xx page and do not end the flow, however
+//     many there are, so another program or a web page that finds the port
+//     cannot cancel or hijack a login (a flow that times out says how many
+//     were refused); connections that send nothing or stall cannot delay
+//     the browser's request;
 //   - that only one request with the right state is processed, and that its
 //     code and error parameters are unambiguous and well-formed; the port is
 //     closed as soon as that request arrives (RFC 8252 §8.3);
@@ -140,9 +142,10 @@
 //	callback query                16 KiB, 16 parameters
 //	authorization code            8 KiB
 //	error / error_description     64 B / 512 B (longer text is cut)
-//	callback connections          16 at once
-//	refused callback requests     64, then ErrTooManyInvalidCallbacks
+//	callback connections          256 open; a newcomer closes the one idle longest
+//	callback first byte           2 s
 //	callback header read          5 s; request read 10 s
+//	refused callback requests     no limit, never end a flow; 8 logged, then a count a minute
 //	token request                 30 s (TLS handshake 10 s, headers 15 s)
 //	expires_in                    0 to 10 years
 //	compact JWT                   64 KiB (header 8 KiB, kid 256 B, 32 audiences)

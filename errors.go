@@ -21,15 +21,11 @@ var (
 
 	// ErrStateMismatch means callback requests arrived whose state did not
 	// match the one sent: a stale tab, or another program or web page
-	// probing the port. Such requests never end a flow; the error is joined
-	// to the flow's final error (timeout or too many invalid callbacks) so
-	// that the user learns they happened.
+	// probing the port. Such requests never end a flow, however many there
+	// are; when the flow times out or is cancelled, this error is joined to
+	// its final error, with the number of refused requests, so that the
+	// user learns they happened.
 	ErrStateMismatch = errors.New("loopauth: callback state mismatch (possible cross-site request forgery)")
-
-	// ErrTooManyInvalidCallbacks ends a flow after too many callback
-	// requests without the right state, so that a local process flooding
-	// the port cannot keep it open indefinitely.
-	ErrTooManyInvalidCallbacks = errors.New("loopauth: too many invalid callback requests")
 
 	// ErrCallbackMalformed means the callback carried the right state but
 	// was otherwise unusable (no code, duplicate parameters, code and error

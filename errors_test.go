@@ -99,3 +99,57 @@ func TestErrorPrefixOnce(t *testing.T) {
 		t.Error("sentinels lost")
 	}
 }
+
+// TestRefusedError: the final error of a flow that timed out or was
+// cancelled says how many requests were refused, with thousands
+// separators, and matches ErrStateMismatch only when some had a wrong or
+// missing state.
+func TestRefusedError(t *testing.T) {
+	cases := []struct {
+		total, badState int64
+		mismatch        bool
+		want            string
+	}{
+		{0, 0, false, ""},
+		{1, 0, false, "loopauth: 1 request to the callback server was refused; another program or web page may have interfered with this sign-in, see the debug log"},
+		{1, 1, true, "loopauth: callback state mismatch (possible cross-site request forgery): 1 request to the callback server was refused, 1 with a wrong or missing state; another program or web page may have interfered with this sign-in, see the debug log"},
+		{1204, 1200, true, "1,204 requests to the callback server were refused, 1,200 with a wrong or missing state;"},
+		{1234567, 0, false, "loopauth: 1,234,567 requests to the callback server were refused;"},
+	}
+	for _, tc := range cases {
+		s := &callbackServer{}
+		s.refused.Store(tc.total)
+		s.badState.Store(tc.badState)
+		err := refusedError(s)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%d refused: err = %v, want nil", tc.total, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%d refused: err = %v, want %q", tc.total, err, tc.want)
+			continue
+		}
+		if errors.Is(err, ErrStateMismatch) != tc.mismatch {
+			t.Errorf("%d refused, %d with a bad state: matches ErrStateMismatch = %v", tc.total, tc.badState, !tc.mismatch)
+		}
+	}
+	if refusedError(nil) != nil {
+		t.Error("no server, yet an error")
+	}
+	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 12345: "12,345", 123456: "123,456", 1234567: "1,234,567"} {
+		if got := groupThousands(n); got != want {
+			t.Errorf("groupThousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	// Through flowContextError, joined to the timeout or the cancellation.
+	s := &callbackServer{}
+	s.refused.Store(1204)
+	s.badState.Store(3)
+	for _, err := range []error{flowContextError(nil, s, time.Minute), flowContextError(context.Canceled, s, time.Minute)} {
+		if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "1,204 requests") {
+			t.Errorf("err = %v", err)
+		}
+	}
+}

@@ -25,6 +25,10 @@ const (
 	callbackReadHeaderTimeout = 5 * time.Second
 	callbackReadTimeout       = 10 * time.Second
 	callbackWriteTimeout      = 10 * time.Second
+	// callbackFirstByteTimeout closes a connection that has sent nothing:
+	// a browser sends its request as soon as it connects, and drops and
+	// retries a speculative preconnect that the server closed.
+	callbackFirstByteTimeout = 2 * time.Second
 	// winnerCloseWait bounds how long teardown waits for the connection
 	// that carried the valid callback to finish writing its page.
 	winnerCloseWait = 2 * time.Second
@@ -39,28 +43,42 @@ type callback struct {
 	reply chan<- string
 }
 
+// Logging of refused requests is bounded by rate, never by giving up: the
+// first few are logged one by one, the rest as a count at most once per
+// refusalSummaryEvery, and once more when the server closes.
+const (
+	refusalsLogged      = 8
+	refusalSummaryEvery = time.Minute
+)
+
 // callbackServer is the short-lived loopback server of one flow. Only a
 // request with the right Host, path, method and state can end the flow;
-// every other request gets a 4xx page and the flow keeps waiting, so a
-// local process or web page that finds the port cannot cancel a login.
+// every other request gets a 4xx page and the flow keeps waiting, however
+// many there are, so a local process or web page that finds the port
+// cannot cancel a login.
 type callbackServer struct {
 	logger      *slog.Logger
+	now         func() time.Time // the clock of the refusal log's rate limit
 	state       string
-	host        string // the only accepted Host header, "127.0.0.1:PORT"
+	host        string // the accepted Host header, "127.0.0.1:PORT"
 	port        int
+	https       bool
 	redirectURI string
 	srv         *http.Server
-	ln          *limitListener
+	ln          *connTable
 
 	results  chan callback // the valid callback, at most one ever sent
 	done     chan struct{} // closed when the flow no longer listens
 	serveErr chan error    // Serve's unexpected failure
 
-	claimed      atomic.Bool  // a request with the right state was taken
-	invalid      atomic.Int32 // refused requests
-	badState     atomic.Int32 // refused for a wrong or missing state
-	tooMany      chan struct{}
-	tooManyOnce  sync.Once
+	claimed  atomic.Bool  // a request with the right state was taken
+	refused  atomic.Int64 // refused requests
+	badState atomic.Int64 // refused for a wrong or missing state
+
+	logMu       sync.Mutex
+	unlogged    int64     // refusals not yet in the log
+	lastSummary time.Time // when unlogged was last reported
+
 	winner       atomic.Pointer[net.Conn]
 	winnerClosed chan struct{}
 	winnerOnce   sync.Once
@@ -93,25 +111,28 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 }
 
 // startCallbackServer starts serving on ln, over TLS when tlsConfig is not
-// nil; net/http's own messages (TLS handshake errors...) go to errorLog. The server holds the expected state and nothing else of the flow's
-// secrets.
-func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsConfig *tls.Config) *callbackServer {
+// nil; net/http's own messages (TLS handshake errors...) go to errorLog,
+// and now is the clock that rate-limits the log of refused requests. The
+// server holds the expected state and nothing else of the flow's secrets.
+func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsConfig *tls.Config, now func() time.Time) *callbackServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &callbackServer{
 		logger:       logger,
+		now:          now,
+		lastSummary:  now(),
 		state:        state,
 		port:         port,
+		https:        tlsConfig != nil,
 		host:         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		ln:           newLimitListener(ln, maxCallbackConns),
+		ln:           newConnTable(ln, maxCallbackConns, callbackFirstByteTimeout),
 		results:      make(chan callback),
 		done:         make(chan struct{}),
 		serveErr:     make(chan error, 1),
-		tooMany:      make(chan struct{}),
 		winnerClosed: make(chan struct{}),
 		serveDone:    make(chan struct{}),
 	}
 	scheme := "http"
-	if tlsConfig != nil {
+	if s.https {
 		scheme = "https"
 	}
 	s.redirectURI = scheme + "://" + s.host + callbackPath
@@ -133,7 +154,8 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		// Handshakes run in each connection's own goroutine, bounded by the
 		// read-header timeout, so a client that connects and never speaks
 		// cannot delay the real callback (the Rust crate shook hands in its
-		// accept loop). The connection cap counts TCP connections.
+		// accept loop). The connection table sees the TCP connections
+		// under TLS: a ClientHello is a connection's first byte.
 		serveLn = tls.NewListener(s.ln, tlsConfig)
 	}
 	go func() {
@@ -157,9 +179,11 @@ func (s *callbackServer) stopAccepting() {
 
 type connKey struct{}
 
-// connState notices when the connection that carried the valid callback
-// has been closed by net/http, i.e. its page is fully written.
+// connState tells the connection table which connections have a request
+// in progress, and notices when the connection that carried the valid
+// callback has been closed by net/http, i.e. its page is fully written.
 func (s *callbackServer) connState(c net.Conn, st http.ConnState) {
+	s.ln.track(c, st)
 	if st != http.StateClosed && st != http.StateHijacked {
 		return
 	}
@@ -186,6 +210,14 @@ func (s *callbackServer) close() {
 		_ = s.srv.Close()
 		s.ln.Close()
 		<-s.serveDone
+		// Refusals not yet in the log, once; nothing is refused any more.
+		s.logMu.Lock()
+		n := s.unlogged
+		s.unlogged = 0
+		s.logMu.Unlock()
+		if n > 0 {
+			s.logger.Debug("loopauth: more callback requests refused", "count", n)
+		}
 	})
 }
 
@@ -199,7 +231,7 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w.Header())
 
 	switch {
-	case r.Host != s.host || !isLoopbackRemote(r.RemoteAddr):
+	case !s.hostAllowed(r.Host) || !isLoopbackRemote(r.RemoteAddr):
 		// DNS rebinding: a web page that resolves its own name to
 		// 127.0.0.1 reaches this port with its own Host header.
 		s.refuse(w, http.StatusMisdirectedRequest, "This address does not serve that host.", false)
@@ -319,16 +351,50 @@ func parseCallback(q url.Values) callback {
 	return cb
 }
 
-// refuse answers a request that cannot end the flow, and counts it.
+// hostAllowed reports whether a request's Host header names the redirect
+// URI's origin. A browser leaves the scheme's default port out of Host, so
+// on port 80 (http) or 443 (https) the bare address is the same origin;
+// on any other port it is not.
+func (s *callbackServer) hostAllowed(host string) bool {
+	if host == s.host {
+		return true
+	}
+	defaultPort := 80
+	if s.https {
+		defaultPort = 443
+	}
+	return host == "127.0.0.1" && s.port == defaultPort
+}
+
+// refuse answers a request that cannot end the flow, and counts it. Only
+// the status is logged: the query may hold a code or a state.
 func (s *callbackServer) refuse(w http.ResponseWriter, status int, message string, badState bool) {
 	if badState {
 		s.badState.Add(1)
 	}
-	if s.invalid.Add(1) >= maxInvalidCallbacks {
-		s.tooManyOnce.Do(func() { close(s.tooMany) })
+	if s.refused.Add(1) <= refusalsLogged {
+		s.logger.Debug("loopauth: refused a callback request", "status", status)
+	} else {
+		s.logRefusalSummary()
 	}
-	s.logger.Debug("loopauth: refused a callback request", "status", status)
 	s.writePage(w, status, statusPage(status, message))
+}
+
+// logRefusalSummary counts a refusal that is not logged by itself and
+// logs the count when the last summary is old enough, so a flood of
+// requests cannot flood the log.
+func (s *callbackServer) logRefusalSummary() {
+	s.logMu.Lock()
+	s.unlogged++
+	n, now := s.unlogged, s.now()
+	due := now.Sub(s.lastSummary) >= refusalSummaryEvery
+	if due {
+		s.unlogged, s.lastSummary = 0, now
+	}
+	s.logMu.Unlock()
+	if due {
+		s.logger.Debug("loopauth: more callback requests refused", "count", n)
+	}
 }
 
 // writePage writes a complete page with a Content-Length, so the response
@@ -339,9 +405,11 @@ func (s *callbackServer) writePage(w http.ResponseWriter, status int, page strin
 	_, _ = w.Write([]byte(page))
 }
 
-// stateMismatches reports how many requests carried a wrong or missing
-// state, for the flow's final error.
-func (s *callbackServer) stateMismatches() int { return int(s.badState.Load()) }
+// refusals reports how many requests were refused, and how many of those
+// carried a wrong or missing state, for the flow's final error.
+func (s *callbackServer) refusals() (total, badState int64) {
+	return s.refused.Load(), s.badState.Load()
+}
 
 // isTopLevelNavigation reports whether the Fetch Metadata headers, when a
 // browser sends them, describe a top-level navigation. Clients that send
@@ -360,47 +428,123 @@ func isLoopbackRemote(remoteAddr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// limitListener caps concurrent connections: a peer that opens many slow
-// connections delays, but cannot exhaust, the server (the read-header
-// timeout frees the slots). Accept waits for a free slot and gives up when
-// the listener is closed, so Serve always returns.
-type limitListener struct {
+// connTable is the callback server's listener. Accept never waits for a
+// slot: at most max connections are open, and a newcomer at the cap closes
+// the connection that has waited longest without a request in progress
+// (one that sent nothing, half a request line or half a TLS handshake).
+// The browser's request, sent as soon as it connects, is always among the
+// newest, so however many connections a local process holds open the
+// real callback gets through. Only when every open connection is running a
+// request (refusals are answered at once) is the newcomer closed. A
+// connection that sends nothing is closed after firstByte.
+type connTable struct {
 	net.Listener
-	sem       chan struct{}
-	closed    chan struct{}
-	closeOnce sync.Once
+	max       int
+	firstByte time.Duration
+
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
 }
 
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), closed: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
+// trackedConn is a TCP connection of the callback server, under TLS when
+// the server uses HTTPS.
+type trackedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	table     *connTable
+	silent    atomic.Bool // no byte read yet
+	closeOnce sync.Once
+
+	// Guarded by table.mu.
+	since  time.Time   // accepted, or back to idle between requests
+	active bool        // net/http is handling a request on it
+	timer  *time.Timer // the first-byte deadline
 }
 
-func (c *limitConn) Close() error {
-	c.once.Do(c.release)
+func newConnTable(ln net.Listener, max int, firstByte time.Duration) *connTable {
+	return &connTable{Listener: ln, max: max, firstByte: firstByte, conns: make(map[*trackedConn]struct{})}
+}
+
+func (t *connTable) Accept() (net.Conn, error) {
+	for {
+		c, err := t.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, table: t}
+		tc.silent.Store(true)
+		victim, ok := t.admit(tc)
+		if victim != nil {
+			victim.Close()
+		}
+		if ok {
+			return tc, nil
+		}
+		c.Close() // every open connection is running a request
+	}
+}
+
+// admit enters c in the table, choosing the connection to close for it
+// when the table is full; ok is false when there is none.
+func (t *connTable) admit(c *trackedConn) (victim *trackedConn, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.conns) >= t.max {
+		for o := range t.conns {
+			if !o.active && (victim == nil || o.since.Before(victim.since)) {
+				victim = o
+			}
+		}
+		if victim == nil {
+			return nil, false
+		}
+		delete(t.conns, victim)
+	}
+	c.since = time.Now()
+	c.timer = time.AfterFunc(t.firstByte, func() {
+		if c.silent.Load() {
+			c.Close()
+		}
+	})
+	t.conns[c] = struct{}{}
+	return victim, true
+}
+
+// track follows net/http's view of a connection: a connection with a
+// request in progress is never closed to make room.
+func (t *connTable) track(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tc, ok := c.(*trackedConn)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch st {
+	case http.StateActive:
+		tc.active = true
+	case http.StateIdle:
+		tc.active, tc.since = false, time.Now()
+	case http.StateHijacked, http.StateClosed:
+		delete(t.conns, tc)
+	}
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.silent.Load() {
+		c.silent.Store(false)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.table.mu.Lock()
+		delete(c.table.conns, c)
+		c.timer.Stop()
+		c.table.mu.Unlock()
+	})
 	return c.Conn.Close()
 }

@@ -3,6 +3,7 @@ package loopauth
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,11 +25,18 @@ const testState = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 func startTestServer(t *testing.T) *callbackServer {
 	t.Helper()
+	return startTestServerWith(t, slog.New(discardHandler{}), time.Now, nil)
+}
+
+// startTestServerWith starts a callback server with its logger, clock and
+// TLS configuration (nil for http).
+func startTestServerWith(t *testing.T, logger *slog.Logger, now func() time.Time, tlsConfig *tls.Config) *callbackServer {
+	t.Helper()
 	ln, err := listenLoopback(context.Background(), 0, false, slog.New(discardHandler{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startCallbackServer(ln, testState, slog.New(discardHandler{}), log.New(io.Discard, "", 0), nil)
+	s := startCallbackServer(ln, testState, logger, log.New(io.Discard, "", 0), tlsConfig, now)
 	t.Cleanup(s.close)
 	return s
 }
@@ -141,8 +151,8 @@ func TestCallbackRefusesWithoutEndingFlow(t *testing.T) {
 			assertStillWaiting(t, s)
 		})
 	}
-	if got := s.stateMismatches(); got == 0 {
-		t.Error("wrong-state requests were not counted")
+	if total, bad := s.refusals(); total != int64(len(cases)) || bad == 0 || bad >= total {
+		t.Errorf("refusals counted: %d, %d with a bad state; want %d, some but not all with a bad state", total, bad, len(cases))
 	}
 }
 
@@ -278,61 +288,285 @@ func TestCallbackValidOnce(t *testing.T) {
 	cb.reply <- "x"
 }
 
-// TestCallbackInvalidBudget covers the invalid-request budget: a flood of
-// wrong-state requests ends the flow instead of keeping it open forever.
-func TestCallbackInvalidBudget(t *testing.T) {
-	s := startTestServer(t)
-	for i := 0; i < maxInvalidCallbacks; i++ {
-		resp, err := http.Get("http://" + s.host + "/callback?code=c&state=wrong")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+// recordHandler keeps every log record, for tests that count log lines.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Clone())
+	return nil
+}
+
+// lines returns each record as "LEVEL message key=value...".
+func (h *recordHandler) lines() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.recs {
+		line := r.Level.String() + " " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			line += " " + a.String()
+			return true
+		})
+		out = append(out, line)
 	}
-	select {
-	case <-s.tooMany:
-	case <-time.After(5 * time.Second):
-		t.Fatal("budget exhausted but tooMany not signalled")
+	return out
+}
+
+// TestCallbackRefusalLogRateLimited: the first refusals are logged one by
+// one with their status and nothing of the request; after that, one
+// summary line at most per minute of the server's clock, and the rest
+// when the server closes.
+func TestCallbackRefusalLogRateLimited(t *testing.T) {
+	var elapsed atomic.Int64
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
+	h := &recordHandler{}
+	s := startTestServerWith(t, slog.New(h), now, nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	refuse := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			resp, err := client.Get("http://" + s.host + "/callback?code=secret-code&state=wrong-state")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	advance := func(d time.Duration) { elapsed.Add(int64(d)) }
+	summary := "DEBUG loopauth: more callback requests refused count="
+
+	refuse(100) // 8 lines, then counted silently
+	advance(59 * time.Second)
+	refuse(100)
+	if got := len(h.lines()); got != refusalsLogged {
+		t.Fatalf("%d log lines within the first minute, want %d: %q", got, refusalsLogged, h.lines())
+	}
+	advance(time.Second)
+	refuse(1) // a minute has passed: one summary of everything not logged
+	refuse(300)
+	advance(time.Minute)
+	refuse(1)
+	refuse(5)
+	s.close() // the last 5, once
+	want := []string{summary + "193", summary + "301", summary + "5"}
+	lines := h.lines()
+	if len(lines) != refusalsLogged+len(want) {
+		t.Fatalf("%d log lines, want %d: %q", len(lines), refusalsLogged+len(want), lines)
+	}
+	for i, line := range lines[:refusalsLogged] {
+		if line != "DEBUG loopauth: refused a callback request status=400" {
+			t.Errorf("line %d = %q", i, line)
+		}
+	}
+	for i, line := range lines[refusalsLogged:] {
+		if line != want[i] {
+			t.Errorf("summary %d = %q, want %q", i, line, want[i])
+		}
+	}
+	for _, line := range lines {
+		if strings.Contains(line, "secret") || strings.Contains(line, "wrong") {
+			t.Errorf("log line shows the request: %q", line)
+		}
 	}
 }
 
-// TestCallbackSlowConnections covers C-23 and C-36: many silent or garbage
-// connections do not stop the real callback.
+// slowPeers opens n connections of each kind: that send nothing, that
+// send half a request line (half a ClientHello with tls) and stall, and
+// that send a request line (a ClientHello) one byte every 100 ms, a
+// slowloris. All are closed when the test ends.
+func slowPeers(t *testing.T, addr string, n int, overTLS bool) {
+	half, line := "GET /callback?state=", "GET /callback?state="+strings.Repeat("x", 1000)
+	if overTLS {
+		// A handshake record header announcing 16 KiB, then its bytes.
+		half, line = "\x16\x03\x01\x40\x00", "\x16\x03\x01\x40\x00\x01"+strings.Repeat("\x00", 1000)
+	}
+	t.Helper()
+	var dribblers []net.Conn
+	for i := 0; i < 3*n; i++ {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		switch i % 3 {
+		case 1:
+			if _, err := io.WriteString(c, half); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			dribblers = append(dribblers, c)
+		}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			for _, c := range dribblers {
+				_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+				_, _ = c.Write([]byte{line[i%len(line)]}) // fails once the server closed it
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// TestCallbackSlowConnections covers C-23 and C-36: hundreds of
+// connections that send nothing, half a request line or one byte at a
+// time, more than the server keeps open, do not delay the real callback,
+// over http and https (where they are half a ClientHello).
 func TestCallbackSlowConnections(t *testing.T) {
-	s := startTestServer(t)
-	var silent net.Conn
-	for i := 0; i < maxCallbackConns-1; i++ {
-		c, err := net.Dial("tcp", s.host)
+	cert, err := newSelfSignedCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, https := range []bool{false, true} {
+		t.Run(fmt.Sprintf("https=%v", https), func(t *testing.T) {
+			var tlsConfig *tls.Config
+			scheme := "http"
+			tr := &http.Transport{DisableKeepAlives: true}
+			if https {
+				tlsConfig, scheme = cert.serverConfig(), "https"
+				tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // the certificate is not what is tested
+			}
+			s := startTestServerWith(t, slog.New(discardHandler{}), time.Now, tlsConfig)
+			slowPeers(t, s.host, 200, https)
+			sent := time.Now()
+			go func() {
+				resp, err := (&http.Client{Transport: tr}).Get(scheme + "://" + s.host + "/callback?code=real&state=" + testState)
+				if err == nil {
+					resp.Body.Close()
+				}
+			}()
+			select {
+			case cb := <-s.results:
+				if cb.code != "real" {
+					t.Fatalf("code = %q", cb.code)
+				}
+				// Liveness, not speed: silent peers held the old server's
+				// 16 slots for 5 s each.
+				if d := time.Since(sent); d > time.Second {
+					t.Errorf("the real callback took %v behind 600 slow connections", d)
+				}
+				cb.reply <- "ok"
+			case <-time.After(10 * time.Second):
+				t.Fatal("real callback blocked by slow connections")
+			}
+		})
+	}
+}
+
+// TestConnTable: a connection that sends nothing is closed after the
+// first-byte timeout; at the cap, a newcomer closes the connection that
+// has waited longest without a request in progress, never one with a
+// request in progress, and is itself closed when every connection has one.
+func TestConnTable(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := newConnTable(ln, 3, 200*time.Millisecond)
+	defer table.Close()
+	accepted := make(chan *trackedConn)
+	go func() {
+		for {
+			c, err := table.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c.(*trackedConn)
+		}
+	}()
+	dial := func() (client net.Conn, server *trackedConn) {
+		t.Helper()
+		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		if i%2 == 0 {
-			_, _ = c.Write([]byte("\x16\x03\x01garbage\r\n"))
-		} else {
-			silent = c
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte("G")); err != nil { // not silent
+			t.Fatal(err)
 		}
+		select {
+		case sc := <-accepted:
+			t.Cleanup(func() { sc.Close() })
+			// Read the byte, as net/http would.
+			if _, err := sc.Read(make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			return c, sc
+		case <-time.After(5 * time.Second):
+			t.Fatal("not accepted")
+		}
+		return nil, nil
 	}
-	go func() {
-		resp, err := http.Get("http://" + s.host + "/callback?code=real&state=" + testState)
-		if err == nil {
-			resp.Body.Close()
-		}
-	}()
-	select {
-	case cb := <-s.results:
-		if cb.code != "real" {
-			t.Fatalf("code = %q", cb.code)
-		}
-		cb.reply <- "ok"
-	case <-time.After(5 * time.Second):
-		t.Fatal("real callback blocked by idle connections")
+	// closed reports whether the server closed the client's connection.
+	closed := func(c net.Conn, wait time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
 	}
-	// The read-header timeout closes a connection that never speaks.
-	start := time.Now()
-	_ = silent.SetReadDeadline(start.Add(callbackReadHeaderTimeout + 3*time.Second))
-	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("silent connection not closed by the server within %v: %v", callbackReadHeaderTimeout, err)
+
+	// A silent connection is closed by the first-byte timeout; one that
+	// has spoken is not.
+	silent, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	<-accepted
+	if !closed(silent, 5*time.Second) {
+		t.Error("a silent connection was not closed")
+	}
+	c1, s1 := dial()
+	c2, _ := dial()
+	c3, s3 := dial()
+	if closed(c1, 400*time.Millisecond) {
+		t.Fatal("a connection that sent a byte was closed by the first-byte timeout")
+	}
+
+	table.track(s1, http.StateActive)
+	c4, s4 := dial() // closes c2, the oldest without a request
+	if !closed(c2, 5*time.Second) {
+		t.Error("the longest-waiting connection was not closed for a newcomer")
+	}
+	if closed(c1, 50*time.Millisecond) || closed(c3, 50*time.Millisecond) || closed(c4, 50*time.Millisecond) {
+		t.Error("a connection other than the longest-waiting one was closed")
+	}
+
+	table.track(s3, http.StateActive)
+	table.track(tls.Server(s4, &tls.Config{}), http.StateActive) // seen through TLS
+	c5, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c5.Close()
+	if !closed(c5, 5*time.Second) {
+		t.Error("a newcomer was admitted while every connection had a request in progress")
+	}
+
+	table.track(s1, http.StateIdle) // its request is over: it may go
+	c6, _ := dial()
+	if !closed(c1, 5*time.Second) {
+		t.Error("the idle connection was not closed for a newcomer")
+	}
+	if closed(c6, 50*time.Millisecond) {
+		t.Error("the newcomer was closed")
 	}
 }
 
@@ -489,6 +723,51 @@ func TestCallbackReplyBeatsClose(t *testing.T) {
 		s.close()
 		if st := <-got; st != http.StatusOK {
 			t.Fatalf("round %d: status %d, want 200", i, st)
+		}
+	}
+}
+
+// TestCallbackHostDefaultPort covers C-34's default ports: a browser drops
+// the scheme's default port from Host, so on port 80 (http) or 443 (https)
+// the bare address is the redirect URI's host; on any other port, or with
+// the other scheme, it is another origin (DNS rebinding check, C-02).
+func TestCallbackHostDefaultPort(t *testing.T) {
+	cases := []struct {
+		port  int
+		https bool
+		host  string
+		ok    bool
+	}{
+		{80, false, "127.0.0.1", true},
+		{80, false, "127.0.0.1:80", true},
+		{443, true, "127.0.0.1", true},
+		{443, true, "127.0.0.1:443", true},
+		{80, true, "127.0.0.1", false},
+		{443, false, "127.0.0.1", false},
+		{8080, false, "127.0.0.1", false},
+		{8443, true, "127.0.0.1", false},
+		{80, false, "127.0.0.1:", false},
+		{80, false, "localhost", false},
+		{80, false, "127.0.0.1:8080", false},
+		{80, false, "attacker.example", false},
+		{443, true, "127.0.0.1:80", false},
+	}
+	for _, tc := range cases {
+		s := &callbackServer{
+			logger: slog.New(discardHandler{}), now: time.Now, state: testState,
+			port: tc.port, https: tc.https, host: net.JoinHostPort("127.0.0.1", strconv.Itoa(tc.port)),
+		}
+		// A wrong state: 400 once past the Host check, 421 if refused by it.
+		r := httptest.NewRequest(http.MethodGet, "/callback?code=c&state=wrong", nil)
+		r.Host, r.RemoteAddr = tc.host, "127.0.0.1:50000"
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		want := http.StatusMisdirectedRequest
+		if tc.ok {
+			want = http.StatusBadRequest
+		}
+		if w.Code != want {
+			t.Errorf("port %d https=%v Host %q: status %d, want %d", tc.port, tc.https, tc.host, w.Code, want)
 		}
 	}
 }

@@ -562,8 +562,7 @@ const (
 	maxErrorCodeBytes      = 64        // RFC 6749 error code
 	maxErrorDescription    = 512       // error_description kept in errors and pages
 	maxErrorURIBytes       = 2 << 10   // error_uri
-	maxInvalidCallbacks    = 64        // wrong-state requests before the flow gives up
-	maxCallbackConns       = 16        // concurrent connections to the callback server
+	maxCallbackConns       = 256       // open connections to the callback server; the longest-waiting one without a request in progress makes room for a newcomer
 	maxExpiresIn           = 315360000 // ten years, in seconds: no time.Duration overflow
 	maxAuthURLBytes        = 8 << 10   // longer URLs are printed, not passed to an opener (Windows limits)
 )
