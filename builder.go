@@ -74,9 +74,13 @@ type settings struct {
 	refreshWithin time.Duration       // Token refreshes sets expiring this soon
 	refreshScopes []Scope             // sent with refresh requests; none by default
 	parser        TokenResponseParser // nil: RFC 6749 §5.1
-	useHTTPS      bool                // serve the callback over TLS
-	tlsCert       *TLSCertificate     // nil with useHTTPS: a self-signed certificate per flow
-	onTokens      func(ts *TokenSet)  // OnTokenSetChange
+	// tlsListener, set only by UseHTTPS and UseHTTPSWith, gives one flow
+	// what turns its listener into a TLS one. The certificate and TLS
+	// server code are reached through it alone, so a program that never
+	// asks for HTTPS does not link them.
+	tlsListener func() (func(net.Listener) net.Listener, error)
+	tlsCert     *TLSCertificate    // UseHTTPSWith's, checked by Build
+	onTokens    func(ts *TokenSet) // OnTokenSetChange
 
 	// OpenID Connect
 	openID        bool
@@ -205,7 +209,14 @@ func (b *CLITokenClientBuilder) RefreshWithin(d time.Duration) *CLITokenClientBu
 // through: use it for development, and UseHTTPSWith for people. The
 // redirect URI becomes https://127.0.0.1:PORT/callback.
 func (b *CLITokenClientBuilder) UseHTTPS() *CLITokenClientBuilder {
-	b.useHTTPS, b.tlsCert = true, nil
+	b.tlsCert = nil
+	b.tlsListener = func() (func(net.Listener) net.Listener, error) {
+		cert, err := newSelfSignedCertificate()
+		if err != nil {
+			return nil, errorf("loopauth: making the self-signed callback certificate: %w", err)
+		}
+		return cert.listener, nil
+	}
 	return b
 }
 
@@ -214,7 +225,8 @@ func (b *CLITokenClientBuilder) UseHTTPS() *CLITokenClientBuilder {
 // browsers trust). Some providers, Slack first, accept only https
 // redirect URIs, even for loopback.
 func (b *CLITokenClientBuilder) UseHTTPSWith(cert *TLSCertificate) *CLITokenClientBuilder {
-	b.useHTTPS, b.tlsCert = true, cert
+	b.tlsCert = cert
+	b.tlsListener = func() (func(net.Listener) net.Listener, error) { return cert.listener, nil }
 	if cert == nil {
 		b.configMissing = "UseHTTPSWith"
 	}

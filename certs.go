@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,6 +160,10 @@ type TLSCertificate struct {
 // serverConfig returns a fresh TLS configuration for the callback server:
 // TLS 1.2 or later, HTTP/1.1 only (the callback server does not speak
 // HTTP/2), and no client certificate request.
+func (c *TLSCertificate) listener(ln net.Listener) net.Listener {
+	return tls.NewListener(ln, c.serverConfig())
+}
+
 func (c *TLSCertificate) serverConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{c.cert},

@@ -2,11 +2,11 @@ package loopauth
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,22 +113,18 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	}
 	secrets := newFlowSecrets(c.openID)
 
-	var tlsConfig *tls.Config
-	if c.useHTTPS {
-		cert := c.tlsCert
-		if cert == nil {
-			var err error
-			if cert, err = newSelfSignedCertificate(); err != nil {
-				return nil, errorf("loopauth: making the self-signed callback certificate: %w", err)
-			}
+	var tlsListener func(net.Listener) net.Listener
+	if c.tlsListener != nil {
+		var err error
+		if tlsListener, err = c.tlsListener(); err != nil {
+			return nil, err
 		}
-		tlsConfig = cert.serverConfig()
 	}
 	ln, err := listenLoopback(ctx, c.port, c.portRequired, c.logger)
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsConfig, c.now)
+	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsListener, c.now)
 	authURL := c.authorizationURL(srv.redirectURI, secrets)
 
 	if c.onServerReady != nil {

@@ -110,11 +110,11 @@ func listenLoopback(ctx context.Context, port int, required bool, logger *slog.L
 	return nil, errorf("loopauth: binding the loopback callback server: %w", err)
 }
 
-// startCallbackServer starts serving on ln, over TLS when tlsConfig is not
-// nil; net/http's own messages (TLS handshake errors...) go to errorLog,
+// startCallbackServer starts serving on ln, over TLS when tlsListener (which
+// wraps ln) is not nil; net/http's own messages (TLS handshake errors...) go to errorLog,
 // and now is the clock that rate-limits the log of refused requests. The
 // server holds the expected state and nothing else of the flow's secrets.
-func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsConfig *tls.Config, now func() time.Time) *callbackServer {
+func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsListener func(net.Listener) net.Listener, now func() time.Time) *callbackServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &callbackServer{
 		logger:       logger,
@@ -122,7 +122,7 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		lastSummary:  now(),
 		state:        state,
 		port:         port,
-		https:        tlsConfig != nil,
+		https:        tlsListener != nil,
 		host:         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		ln:           newConnTable(ln, maxCallbackConns, callbackFirstByteTimeout),
 		results:      make(chan callback),
@@ -150,13 +150,13 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		ConnState: s.connState,
 	}
 	var serveLn net.Listener = s.ln
-	if tlsConfig != nil {
+	if tlsListener != nil {
 		// Handshakes run in each connection's own goroutine, bounded by the
 		// read-header timeout, so a client that connects and never speaks
 		// cannot delay the real callback (the Rust crate shook hands in its
 		// accept loop). The connection table sees the TCP connections
 		// under TLS: a ClientHello is a connection's first byte.
-		serveLn = tls.NewListener(s.ln, tlsConfig)
+		serveLn = tlsListener(s.ln)
 	}
 	go func() {
 		defer close(s.serveDone)

@@ -36,7 +36,11 @@ func startTestServerWith(t *testing.T, logger *slog.Logger, now func() time.Time
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startCallbackServer(ln, testState, logger, log.New(io.Discard, "", 0), tlsConfig, now)
+	var wrap func(net.Listener) net.Listener
+	if tlsConfig != nil {
+		wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, tlsConfig) }
+	}
+	s := startCallbackServer(ln, testState, logger, log.New(io.Discard, "", 0), wrap, now)
 	t.Cleanup(s.close)
 	return s
 }
