@@ -79,7 +79,11 @@ func TestSizeProbesSignIn(t *testing.T) {
 		}
 	}
 	for _, tt := range tests {
-		t.Run(tt.probe+"/"+tt.alg+"/"+tt.tamper, func(t *testing.T) {
+		name := tt.probe + "/" + tt.alg
+		if tt.tamper != "" {
+			name += "/wrong-" + tt.tamper
+		}
+		t.Run(name, func(t *testing.T) {
 			p := loopauthtest.NewProvider(t, loopauthtest.WithSigningAlg(tt.alg), tamper[tt.tamper])
 			stdout, stderr := runSizeProbe(t, filepath.Join(dir, tt.probe), bin, p.Issuer())
 			switch {
