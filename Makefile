@@ -4,8 +4,10 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 PKG         := ./...
+# What loopauth may add to a sign-in CLI, in KiB (see make size).
+SIZE_BUDGET_KIB ?= 384
 
-.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench cover fuzz demo
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo
 
 ## test: vet, then every test with the race detector
 test: vet
@@ -54,6 +56,13 @@ compat:
 ## bench: the benchmarks, each beside its floor
 bench:
 	go test -run '^$$' -bench . -benchmem -count 6 $(PKG)
+
+## size: build testdata/size/login (a sign-in CLI written with loopauth)
+## and testdata/size/floor (the same job by hand, standard library only)
+## as a release would, with an http and an https callback; print the sizes
+## and fail when login is more than SIZE_BUDGET_KIB over the floor
+size:
+	@sh testdata/size/size.sh $(SIZE_BUDGET_KIB)
 
 ## cover: coverage profile and summary
 cover:

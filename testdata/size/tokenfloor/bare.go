@@ -1,0 +1,5 @@
+//go:build !nethttp
+
+package main
+
+func callAPI(string) {}
