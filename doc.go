@@ -125,8 +125,11 @@
 //
 // FileStore writes 0600 files in a 0700 directory by write-temp, fsync,
 // rename and fsync of the directory, so a crash leaves the old or the new
-// set, never a torn file; it refuses to read a token file that others can
-// read, and never follows a symbolic link at the file's own name.
+// set, never a torn file; it refuses a token file that others can read or
+// that another user owns, and a directory that others can write to, and
+// never follows a symbolic link at the file's own name. Its cross-process
+// lock is the operating system's (flock, LockFileEx), which no waiter can
+// take from a live holder and which ends when the holder does.
 //
 // Left to the caller: deciding what the tokens mean to its own backend.
 //
