@@ -147,6 +147,7 @@
 //	refused callback requests     64, then ErrTooManyInvalidCallbacks
 //	callback header read          5 s; request read 10 s
 //	token request                 30 s (TLS handshake 10 s, headers 15 s)
+//	saving a new token set        15 s, even after the caller's context ends
 //	expires_in                    0 to 10 years
 //	compact JWT                   64 KiB (header 8 KiB, kid 256 B, 32 audiences)
 //	discovery document            512 KiB, 256 entries per list, 3 redirects
