@@ -166,7 +166,7 @@ func encodeTokenSet(ts *TokenSet) ([]byte, error) {
 // Save, Lock and Clear refuse, with a *FileModeError that says how to fix
 // it, a directory that its group or other users may write to (the sticky
 // bit of /tmp does not help: another user can create the file first), or
-// that belongs to another user other than root. Load also refuses a token
+// that belongs to a user other than the current one or root. Load also refuses a token
 // file that belongs to another user, or that its group or other users may
 // read or write, because the tokens may have leaked or been planted and
 // only the user can tell: the error says to run chmod 600, or to sign in
@@ -214,7 +214,7 @@ const (
 	modeProblem  fileProblem = iota // Mode says it
 	ownerProblem                    // a token file or directory of another user
 	dirWritable                     // the user's own directory, writable by others
-	dirShared                       // a root-owned directory writable by others, such as /tmp
+	dirShared                       // sticky (as /tmp) or root's, writable by others: chmod is not the fix
 )
 
 // Error describes the problem and the fix.
@@ -257,7 +257,7 @@ func checkTokenFile(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkDir refuses a directory that another user owns (root excepted) or
+// checkStoreDir refuses a directory that another user owns (root excepted) or
 // that its group or others may write to: they could rename the token file
 // away and put their own in its place, or create it before this user
 // does.
@@ -578,14 +578,16 @@ func (s *FileStore) Clear(ctx context.Context) error {
 // operating system (flock on Unix, LockFileEx on Windows) on a file at the
 // token file's path plus ".lock". The kernel releases it when its holder
 // exits or crashes, so a held lock is never taken over, whatever PID
-// namespace, container or host either process runs in, and a lock left by
-// a crash costs nothing. Lock polls every 10 to 200 ms until it holds the
+// namespace or container either process runs in, and a lock left by a
+// crash costs nothing. Lock polls every 10 to 200 ms until it holds the
 // lock or ctx is done; it then returns an error wrapping ctx.Err(). The
 // returned function releases the lock (on Unix it also removes the lock
 // file); further calls do nothing.
 //
 // On Unix, Lock refuses a directory that another user owns or may write
-// to (see FileStore). On AIX and Solaris, which have no flock, and on
+// to (see FileStore). On a network filesystem the lock is what the
+// filesystem makes of flock (NFS maps it to its own locks); one without
+// locks makes Lock fail. On AIX and Solaris, which have no flock, and on
 // systems that are neither Unix nor Windows, the lock excludes only the
 // other callers in this process.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
