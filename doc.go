@@ -127,8 +127,11 @@
 //
 // FileStore writes 0600 files in a 0700 directory by write-temp, fsync,
 // rename and fsync of the directory, so a crash leaves the old or the new
-// set, never a torn file; it refuses to read a token file that others can
-// read, and never follows a symbolic link at the file's own name.
+// set, never a torn file; it refuses a token file that others can read or
+// that another user owns, and a directory that others can write to, and
+// never follows a symbolic link at the file's own name. Its cross-process
+// lock is the operating system's (flock, LockFileEx), which no waiter can
+// take from a live holder and which ends when the holder does.
 //
 // Left to the caller: deciding what the tokens mean to its own backend.
 //
@@ -147,6 +150,7 @@
 //	callback header read          5 s; request read 10 s
 //	refused callback requests     no limit, never end a flow; 8 logged, then a count a minute
 //	token request                 30 s (TLS handshake 10 s, headers 15 s)
+//	saving a new token set        15 s, even after the caller's context ends
 //	expires_in                    0 to 10 years
 //	compact JWT                   64 KiB (header 8 KiB, kid 256 B, 32 audiences)
 //	discovery document            512 KiB, 256 entries per list, 3 redirects

@@ -19,7 +19,8 @@ import (
 //	  (ErrInvalidTokenSet)
 //	refresh failed otherwise            error (a network outage does not
 //	  (network, server error)             open a browser)
-//	store unusable (I/O, insecure)      error
+//	store unusable (I/O, a file or      error
+//	  directory others could use)
 //
 // The skew is RefreshWithin (default one minute); a set without a known
 // expiry is used until the provider rejects it. Concurrent calls on one
@@ -28,7 +29,18 @@ import (
 // and the store is read again once the lock is held, so that several
 // processes started together open one browser tab and perform one
 // refresh: the others pick up the saved result. A rotated refresh token is
-// saved before Token returns, and before the lock is released.
+// saved before the lock is released, and before the last call waiting for
+// it returns.
+//
+// Each call returns when its own ctx is done, with an error wrapping
+// ctx.Err(), even while the shared refresh or sign-in goes on for the
+// other callers; the work is cancelled once no call waits for it, and the
+// last call to leave returns only when it has ended. Once the provider has
+// answered, the new set is saved whatever ctx does, within 15 seconds:
+// the old refresh token may be spent already. A panic in the store or the
+// OnTokenSetChange hook is raised again in the call that started the work
+// (or, if it has returned, in one other); the other calls get an error,
+// and later calls start afresh.
 func (c *CLITokenClient) Token(ctx context.Context, store TokenStore) (*TokenSet, error) {
 	ts, err := c.loadUsable(ctx, store)
 	if ts != nil || err != nil {
@@ -84,37 +96,150 @@ func (c *CLITokenClient) belongsHere(ts *TokenSet) bool {
 	return (c.issuer == "" || cl.Issuer == c.issuer) && checkAudience(cl, c.clientID) == nil
 }
 
-// flight is one refresh or sign-in that concurrent callers share.
+// flight is one refresh or sign-in that concurrent callers share. It
+// runs in its own goroutine under its own context, so that each caller
+// can leave when its own context ends; the last one to leave cancels it
+// and waits for the goroutine to end.
 type flight struct {
-	done chan struct{}
-	ts   *TokenSet
-	err  error
+	done   chan struct{} // closed when the goroutine is about to return
+	cancel context.CancelFunc
+
+	// Set before done is closed.
+	ts         *TokenSet
+	err        error
+	panicked   bool // obtain panicked (or called runtime.Goexit)
+	panicValue any
+
+	// Guarded by CLITokenClient.flightMu.
+	waiters     int
+	abandoned   bool // every caller left and the work was cancelled
+	starterLeft bool // the caller that started it left before the end
+	panicTaken  bool // a caller has re-panicked with panicValue
 }
+
+// errFlightPanicked is what the callers who do not re-panic get.
+var errFlightPanicked = errors.New("loopauth: getting a token failed: a TokenStore or an OnTokenSetChange hook panicked during the shared refresh or sign-in (the panic itself was raised in another call)")
 
 // obtainShared runs obtain once for all concurrent callers of this client.
 // stale, when set, is a set the caller saw rejected (a 401): it is
 // refreshed even if it looks valid.
+//
+// Each caller returns when the work ends or its own ctx does. A panic in
+// obtain (a store, a hook) is raised again in the caller that started the
+// work, or, if that one has left, in the first other caller to see it;
+// the rest get errFlightPanicked.
 func (c *CLITokenClient) obtainShared(ctx context.Context, store TokenStore, stale *TokenSet) (*TokenSet, error) {
+	f, started, err := c.joinFlight(ctx, store, stale)
+	if err != nil {
+		return nil, err
+	}
+	ended := false
+	select {
+	case <-f.done:
+		ended = true
+	case <-ctx.Done():
+		select { // a result that is there already wins
+		case <-f.done:
+			ended = true
+		default:
+		}
+	}
 	c.flightMu.Lock()
-	if f := c.flight; f != nil {
+	f.waiters--
+	last := !ended && f.waiters == 0
+	if last {
+		// No one waits for the work any more: stop it.
+		f.abandoned = true
+		f.cancel()
+	}
+	if !ended && started {
+		f.starterLeft = true
+	}
+	c.flightMu.Unlock()
+	if last {
+		// Wait for its goroutine, which ends promptly (a save in progress
+		// is bounded by saveTimeout), so that none outlives this call.
+		<-f.done
+	}
+	if (ended || last) && f.panicValue != nil && c.claimPanic(f, started) {
+		panic(f.panicValue)
+	}
+	switch {
+	case !ended:
+		return nil, errorf("loopauth: waiting for a token: %w", ctx.Err())
+	case f.panicked:
+		return nil, errFlightPanicked
+	}
+	return f.ts, f.err
+}
+
+// joinFlight joins the work in progress, or starts it.
+func (c *CLITokenClient) joinFlight(ctx context.Context, store TokenStore, stale *TokenSet) (f *flight, started bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, errorf("loopauth: waiting for a token: %w", err) // start nothing
+	}
+	c.flightMu.Lock()
+	for c.flight != nil && c.flight.abandoned {
+		// Cancelled, but perhaps still saving a rotated refresh token:
+		// start afresh only once it has ended, so that two refreshes
+		// never overlap.
+		f := c.flight
 		c.flightMu.Unlock()
 		select {
 		case <-f.done:
-			return f.ts, f.err
 		case <-ctx.Done():
-			return nil, errorf("loopauth: waiting for a token: %w", ctx.Err())
+			return nil, false, errorf("loopauth: waiting for a token: %w", ctx.Err())
 		}
+		c.flightMu.Lock()
 	}
-	f := &flight{done: make(chan struct{})}
-	c.flight = f
+	f = c.flight
+	if f == nil {
+		started = true
+		// The work keeps the starter's values (trace IDs and the like)
+		// but not its deadline or cancellation: it ends when no one
+		// waits for it any more.
+		work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		c.flight = f
+		go c.runFlight(work, f, store, stale)
+	}
+	f.waiters++
 	c.flightMu.Unlock()
+	return f, started, nil
+}
 
+// runFlight runs obtain for f. Whatever happens, even a panic, it removes
+// f from the client and releases the callers waiting for it.
+func (c *CLITokenClient) runFlight(ctx context.Context, f *flight, store TokenStore, stale *TokenSet) {
+	returned := false
+	defer func() {
+		if !returned {
+			f.panicked = true
+			f.panicValue = recover() // nil after runtime.Goexit
+		}
+		f.cancel()
+		c.flightMu.Lock()
+		if c.flight == f {
+			c.flight = nil
+		}
+		c.flightMu.Unlock()
+		close(f.done)
+	}()
 	f.ts, f.err = c.obtain(ctx, store, stale)
+	returned = true
+}
+
+// claimPanic reports whether this caller is the one to raise f's panic
+// again: the caller that started the work, or the first other caller to
+// see the panic once that one has left.
+func (c *CLITokenClient) claimPanic(f *flight, started bool) bool {
 	c.flightMu.Lock()
-	c.flight = nil
-	c.flightMu.Unlock()
-	close(f.done)
-	return f.ts, f.err
+	defer c.flightMu.Unlock()
+	if f.panicTaken || !started && !f.starterLeft {
+		return false
+	}
+	f.panicTaken = true
+	return true
 }
 
 // obtain refreshes or signs in, under the store's lock when it has one.
@@ -158,11 +283,21 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 	return c.save(ctx, store, next, "signed in")
 }
 
-// save stores a new set. After a refresh a failure matters: the provider
-// may already have invalidated the old refresh token (rotation), so the
-// error says the next command may have to sign in again.
-// The set itself still reaches the OnTokenSetChange hook.
+// saveTimeout bounds the Save that follows a refresh or sign-in. That Save
+// does not stop when the callers' context ends: the provider has answered,
+// and may have rotated the refresh token, so the stored one is spent and
+// dropping the new one would cost a sign-in, or the whole grant with a
+// provider that detects reuse.
+const saveTimeout = 15 * time.Second
+
+// save stores a new set, under its own timeout (see saveTimeout). After a
+// refresh a failure matters: the provider may already have invalidated the
+// old refresh token (rotation), so the error says the next command may
+// have to sign in again. The set itself still reaches the OnTokenSetChange
+// hook.
 func (c *CLITokenClient) save(ctx context.Context, store TokenStore, ts *TokenSet, what string) (*TokenSet, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
 	if err := store.Save(ctx, ts); err != nil {
 		return nil, errorf("loopauth: %s, but saving the new tokens failed (the next command may have to sign in again): %w", what, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,13 +45,16 @@ func grants(p *loopauthtest.Provider) (codes, refreshes int) {
 	return codes, refreshes
 }
 
-// TestTokenDecisionTable walks the rows of Token's documented table.
+// TestTokenDecisionTable walks the rows of Token's documented table; no
+// row leaves a goroutine behind.
 func TestTokenDecisionTable(t *testing.T) {
 	ctx := context.Background()
 	t.Run("empty store: sign in and save", func(t *testing.T) {
 		p := loopauthtest.NewProvider(t)
 		store := NewMemoryStore()
+		check := noLeaks(t)
 		ts, err := flowClient(t, p, nil).Token(ctx, store)
+		check()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +70,9 @@ func TestTokenDecisionTable(t *testing.T) {
 		store.Save(ctx, want)
 		var changes int
 		c := flowClient(t, p, nil, func(b *CLITokenClientBuilder) { b.OnTokenSetChange(func(*TokenSet) { changes++ }) })
+		check := noLeaks(t)
 		ts, err := c.Token(ctx, store)
+		check()
 		if err != nil || ts.AccessToken() != "still-good" || len(p.TokenRequests()) != 0 || changes != 0 {
 			t.Errorf("ts %v, err %v, %d token requests, %d changes", ts, err, len(p.TokenRequests()), changes)
 		}
@@ -79,7 +86,9 @@ func TestTokenDecisionTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		store.Save(ctx, storedSet(t, "old", first.RefreshToken(), 30*time.Second))
+		check := noLeaks(t)
 		ts, err := c.Token(ctx, store)
+		check()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +102,9 @@ func TestTokenDecisionTable(t *testing.T) {
 		p := loopauthtest.NewProvider(t)
 		store := NewMemoryStore()
 		store.Save(ctx, storedSet(t, "old", "revoked-refresh-token", -time.Minute))
+		check := noLeaks(t)
 		ts, err := flowClient(t, p, nil).Token(ctx, store)
+		check()
 		if err != nil || ts.AccessToken() == "old" || len(p.AuthorizeRequests()) != 1 {
 			t.Errorf("ts %v, err %v", ts, err)
 		}
@@ -102,7 +113,10 @@ func TestTokenDecisionTable(t *testing.T) {
 		p := loopauthtest.NewProvider(t)
 		store := NewMemoryStore()
 		store.Save(ctx, storedSet(t, "old", "", 10*time.Second))
-		if _, err := flowClient(t, p, nil).Token(ctx, store); err != nil || len(p.AuthorizeRequests()) != 1 {
+		check := noLeaks(t)
+		_, err := flowClient(t, p, nil).Token(ctx, store)
+		check()
+		if err != nil || len(p.AuthorizeRequests()) != 1 {
 			t.Errorf("err %v, %d sign-ins", err, len(p.AuthorizeRequests()))
 		}
 	})
@@ -111,7 +125,9 @@ func TestTokenDecisionTable(t *testing.T) {
 		store := NewMemoryStore()
 		store.Save(ctx, storedSet(t, "old", "rt", -time.Minute))
 		opened := false
+		check := noLeaks(t)
 		_, err := flowClient(t, p, func(context.Context, string) error { opened = true; return nil }).Token(ctx, store)
+		check()
 		var pe *ProviderError
 		if !errors.As(err, &pe) || pe.StatusCode != 503 || opened {
 			t.Errorf("err %v, browser opened %v", err, opened)
@@ -122,7 +138,10 @@ func TestTokenDecisionTable(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "tokens.json")
 		os.WriteFile(path, []byte(`{"access_token":`), 0o600)
 		store := NewFileStore(path)
-		if _, err := flowClient(t, p, nil).Token(ctx, store); err != nil {
+		check := noLeaks(t)
+		_, err := flowClient(t, p, nil).Token(ctx, store)
+		check()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := store.Load(ctx); err != nil {
@@ -138,7 +157,28 @@ func TestTokenDecisionTable(t *testing.T) {
 		data, _ := json.Marshal(storedSet(t, "a", "r", time.Hour))
 		os.WriteFile(path, data, 0o644)
 		os.Chmod(path, 0o644)
-		if _, err := flowClient(t, p, nil).Token(ctx, NewFileStore(path)); err == nil || len(p.AuthorizeRequests()) != 0 {
+		check := noLeaks(t)
+		_, err := flowClient(t, p, nil).Token(ctx, NewFileStore(path))
+		check()
+		if err == nil || len(p.AuthorizeRequests()) != 0 {
+			t.Errorf("err %v, %d sign-ins", err, len(p.AuthorizeRequests()))
+		}
+	})
+	t.Run("directory others can write to: error, no browser", func(t *testing.T) {
+		if !modeBitsApply {
+			t.Skip("permission bits are Unix")
+		}
+		p := loopauthtest.NewProvider(t)
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(dir, 0o777|fs.ModeSticky)
+		check := noLeaks(t)
+		_, err := flowClient(t, p, nil).Token(ctx, NewFileStore(filepath.Join(dir, "tokens.json")))
+		check()
+		var modeErr *FileModeError
+		if !errors.As(err, &modeErr) || modeErr.Path != dir || len(p.AuthorizeRequests()) != 0 {
 			t.Errorf("err %v, %d sign-ins", err, len(p.AuthorizeRequests()))
 		}
 	})
@@ -345,4 +385,256 @@ func TestTokenStoreRules(t *testing.T) {
 func httptestRequest(ctx context.Context) *http.Request {
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:1/", nil)
 	return req
+}
+
+// TestTokenSavesAfterCancel (R-02): once the provider has answered a
+// refresh, the rotated refresh token is saved even though the caller's
+// context is cancelled at that very moment (Ctrl-C, a deadline): the old
+// one is spent, and the provider revokes the grant if it is used again.
+func TestTokenSavesAfterCancel(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t)
+			var cancelNow atomic.Pointer[context.CancelFunc]
+			var c *CLITokenClient
+			c = flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+				b.OnTokenSetChange(func(*TokenSet) { // right after the provider answered
+					if cancel := cancelNow.Swap(nil); cancel != nil {
+						(*cancel)()
+						// Until the caller has left and the work's own
+						// context is cancelled too.
+						for !flightAbandoned(c) {
+							time.Sleep(time.Millisecond)
+						}
+					}
+				})
+			})
+			store := kind.new(t)
+			first, err := c.Token(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Save(context.Background(), storedSet(t, "old", first.RefreshToken(), 10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cancelNow.Store(&cancel)
+			check := noLeaks(t)
+			c.Token(ctx, store) // its result may be the set or ctx's error
+			check()
+			saved, err := store.Load(context.Background())
+			if _, refreshes := grants(p); refreshes != 1 || err != nil || saved.RefreshToken() == first.RefreshToken() {
+				t.Fatalf("%d refreshes; stored %v, %v: the rotated refresh token was not saved", refreshes, saved, err)
+			}
+			if _, err := c.Refresh(context.Background(), saved.RefreshToken()); err != nil {
+				t.Errorf("the saved refresh token: %v", err)
+			}
+		})
+	}
+}
+
+// panicStore panics in its first Save after armed is set, once before
+// has returned.
+type panicStore struct {
+	TokenStore
+	armed  atomic.Bool
+	before func()
+}
+
+func (s *panicStore) Save(ctx context.Context, ts *TokenSet) error {
+	if s.armed.CompareAndSwap(true, false) {
+		s.before()
+		panic("store exploded")
+	}
+	return s.TokenStore.Save(ctx, ts)
+}
+
+// flightWaiters returns how many callers wait for the client's shared
+// refresh or sign-in, -1 when there is none.
+func flightWaiters(c *CLITokenClient) int {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if c.flight == nil {
+		return -1
+	}
+	return c.flight.waiters
+}
+
+// flightAbandoned reports whether every caller has left the client's
+// shared work, which is then cancelled.
+func flightAbandoned(c *CLITokenClient) bool {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	return c.flight != nil && c.flight.abandoned
+}
+
+// waitWaiters waits until n callers share the client's work.
+func waitWaiters(c *CLITokenClient, n int) {
+	for flightWaiters(c) != n {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// catchPanic returns what f panicked with, or nil.
+func catchPanic(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
+}
+
+// TestTokenPanic: a panic in a TokenStore or an OnTokenSetChange hook
+// during the shared sign-in is raised again in the call that started it;
+// a second caller waiting for the same work gets an error, and later
+// calls are not blocked by what the panic left behind.
+func TestTokenPanic(t *testing.T) {
+	for _, where := range []string{"Save", "OnTokenSetChange"} {
+		t.Run(where, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t)
+			var c *CLITokenClient
+			var hookArmed atomic.Bool
+			c = flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+				b.OnTokenSetChange(func(*TokenSet) {
+					if hookArmed.CompareAndSwap(true, false) {
+						waitWaiters(c, 2)
+						panic("hook exploded")
+					}
+				})
+			})
+			store := &panicStore{TokenStore: NewMemoryStore(), before: func() { waitWaiters(c, 2) }}
+			want := "store exploded"
+			if where == "Save" {
+				store.armed.Store(true)
+			} else {
+				hookArmed.Store(true)
+				want = "hook exploded"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			check := noLeaks(t)
+			waiter := make(chan error, 1)
+			go func() {
+				for flightWaiters(c) < 1 {
+					time.Sleep(time.Millisecond)
+				}
+				_, err := c.Token(ctx, store)
+				waiter <- err
+			}()
+			got := catchPanic(func() { c.Token(ctx, store) })
+			if got != want {
+				t.Errorf("the call that started the work panicked with %v, want %q", got, want)
+			}
+			if err := <-waiter; err == nil || !strings.Contains(err.Error(), "panicked") {
+				t.Errorf("the waiting call got %v, want an error about the panic", err)
+			}
+			check()
+			check = noLeaks(t)
+			ts, err := c.Token(ctx, store)
+			check()
+			if err != nil || ts == nil {
+				t.Fatalf("Token after the panic: %v", err)
+			}
+		})
+	}
+}
+
+// TestTokenWaitersOwnContext: each caller sharing a refresh or sign-in
+// returns on its own context. When the one that started the work leaves,
+// the others still get the token; when every caller has left, the work is
+// cancelled and nothing outlives the last call.
+func TestTokenWaitersOwnContext(t *testing.T) {
+	t.Run("the starter leaves, the waiter gets the token", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t, loopauthtest.WithTokenDelay(300*time.Millisecond))
+		c := flowClient(t, p, nil)
+		store := NewMemoryStore()
+		first, err := c.Token(context.Background(), store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Save(context.Background(), storedSet(t, "old", first.RefreshToken(), 10*time.Second))
+		starterCtx, cancelStarter := context.WithCancel(context.Background())
+		defer cancelStarter()
+		waiterCtx, cancelWaiter := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancelWaiter()
+
+		check := noLeaks(t)
+		type result struct {
+			ts  *TokenSet
+			err error
+		}
+		waiter := make(chan result, 1)
+		go func() {
+			for flightWaiters(c) < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			ts, err := c.Token(waiterCtx, store)
+			waiter <- result{ts, err}
+		}()
+		go func() {
+			waitWaiters(c, 2)
+			cancelStarter() // as if its deadline had passed
+		}()
+		_, err = c.Token(starterCtx, store)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the starter got %v, want its own context's error", err)
+		}
+		r := <-waiter
+		check()
+		if r.err != nil || r.ts.AccessToken() == "old" {
+			t.Fatalf("the waiter got %v, %v; want the refreshed set", r.ts, r.err)
+		}
+		saved, _ := store.Load(context.Background())
+		if _, refreshes := grants(p); refreshes != 1 || saved.AccessToken() != r.ts.AccessToken() {
+			t.Errorf("%d refreshes, saved %v", refreshes, saved)
+		}
+	})
+	t.Run("every caller leaves: the work is cancelled", func(t *testing.T) {
+		p := loopauthtest.NewProvider(t)
+		opened, openerCancelled := make(chan struct{}, 1), make(chan struct{})
+		c := flowClient(t, p, func(ctx context.Context, _ string) error {
+			opened <- struct{}{} // and the user never signs in
+			<-ctx.Done()         // the browser is told to go once the flow ends
+			close(openerCancelled)
+			return nil
+		}, func(b *CLITokenClientBuilder) { b.Timeout(time.Minute) })
+		store := NewMemoryStore()
+		ctxs := make([]context.Context, 2)
+		cancels := make([]context.CancelFunc, 2)
+		for i := range ctxs {
+			ctxs[i], cancels[i] = context.WithCancel(context.Background())
+			defer cancels[i]()
+		}
+		check := noLeaks(t)
+		errs := make(chan error, 2)
+		go func() {
+			_, err := c.Token(ctxs[0], store)
+			errs <- err
+		}()
+		<-opened
+		go func() {
+			_, err := c.Token(ctxs[1], store)
+			errs <- err
+		}()
+		waitWaiters(c, 2)
+		cancels[0]()
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("first caller: %v", err)
+		}
+		if n := flightWaiters(c); n != 1 {
+			t.Fatalf("%d callers wait after the first left, want the sign-in to go on for the other", n)
+		}
+		cancels[1]()
+		select {
+		case <-openerCancelled:
+		case <-time.After(10 * time.Second): // the flow's own Timeout is a minute
+			t.Fatal("the sign-in went on after every caller had left")
+		}
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("second caller: %v", err)
+		}
+		check() // the sign-in's server and goroutines are gone
+		if n := flightWaiters(c); n != -1 {
+			t.Errorf("the shared work is still registered (%d waiters)", n)
+		}
+	})
 }

@@ -3,16 +3,13 @@ package loopauth
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +36,13 @@ type TokenStore interface {
 // as FileStore. Whoever refreshes or signs in holds the lock, so that ten
 // commands started together open one browser tab and the other nine load
 // what the first one saved; with refresh-token rotation it also keeps two
-// processes from spending the same refresh token.
+// processes from spending the same refresh token (a provider that detects
+// reuse revokes the whole grant).
+//
+// An implementation must never take the lock from a holder that is alive,
+// however long it holds it: Token holds it through a whole browser
+// sign-in. Locks of the operating system, which end with their process,
+// keep that promise without guessing from PIDs or ages.
 type StoreLocker interface {
 	// Lock blocks until this process holds the store's lock or ctx is
 	// done, and returns a function that releases it. The lock is not
@@ -53,12 +56,6 @@ const (
 	// set is a few kilobytes; the ID token is its largest part.
 	maxTokenFileBytes = 1 << 20
 
-	// staleLockAge is the age at which a lock is taken over even though
-	// its holder seems alive (a PID reused after a crash, or a PID that
-	// cannot be checked). A holder may wait for a whole browser sign-in,
-	// DefaultTimeout (5 minutes) or more, so this is three times that.
-	staleLockAge = 15 * time.Minute
-
 	// Waiting for a lock polls from lockPollMin, doubling up to
 	// lockPollMax: a short refresh is picked up quickly, and a process
 	// waiting for someone else's browser sign-in costs five wake-ups a
@@ -66,18 +63,10 @@ const (
 	lockPollMin = 10 * time.Millisecond
 	lockPollMax = 200 * time.Millisecond
 
-	// staleBreakAge: a break marker (see breakLock) is held for the
-	// microseconds of one removal; an older one was left by a crash.
-	staleBreakAge = 10 * time.Second
-
 	// staleTempAge: a temporary file this old was left by a Save that
 	// crashed before its rename; younger ones may belong to a Save in
 	// flight in another process.
 	staleTempAge = 10 * time.Minute
-
-	// maxLockFileBytes caps what is read of a lock file; ours are about
-	// 100 bytes.
-	maxLockFileBytes = 4 << 10
 )
 
 // MemoryStore keeps the token set in memory, for tests and for programs
@@ -165,45 +154,81 @@ func encodeTokenSet(ts *TokenSet) ([]byte, error) {
 // renames it over the token file and syncs the directory, so that a crash
 // at any moment leaves the old or the new token set, never a mix. It skips
 // the write when the file already holds the same bytes. The directory is
-// created with mode 0700 when missing; an existing one is left as it is.
-// Rename is atomic on local filesystems; network filesystems may not keep
-// that promise.
+// created with mode 0700 when missing. Rename is atomic on local
+// filesystems; network filesystems may not keep that promise.
 //
 // FileStore never follows a symbolic link at the file's path: Load and Save
 // refuse one, and anything else that is not a regular file, with a
-// *FileModeError; Clear removes the link, not its target. On Unix, Load also
-// refuses a file that its group or other users may read or write, because
-// the tokens may have leaked and only the user can tell: the error says to
-// run chmod 600, or to sign in again. Save repairs such a file, since it
-// always writes a fresh 0600 file. On Windows, access is governed by the
-// ACL the file inherits from its directory, such as the user's profile.
+// *FileModeError; Clear removes the link, not its target.
+//
+// On Unix, whoever can write to the directory can put their own token file
+// in its place, and the program would then act as their account. So Load,
+// Save, Lock and Clear refuse, with a *FileModeError that says how to fix
+// it, a directory that its group or other users may write to (the sticky
+// bit of /tmp does not help: another user can create the file first), or
+// that belongs to a user other than the current one or root. Load also refuses a token
+// file that belongs to another user, or that its group or other users may
+// read or write, because the tokens may have leaked or been planted and
+// only the user can tell: the error says to run chmod 600, or to sign in
+// again. Save replaces such a file with a fresh 0600 one of its own. Only
+// the directory that holds the file is checked, not its parents.
+//
+// On Windows, access is governed by the ACL the file and the directory
+// inherit, such as the user's profile's; FileStore checks no owner or
+// permission there.
 //
 // Load and Save are safe for concurrent use, also by several processes.
-// FileStore implements StoreLocker with a lock file next to the token file.
+// FileStore implements StoreLocker with a lock file next to the token file
+// (see Lock); Clear takes that lock, so that a refresh running in another
+// process cannot save tokens back after a sign-out.
 type FileStore struct {
-	path     string
-	staleAge time.Duration // staleLockAge; tests shorten it
+	path string
 }
 
 // NewFileStore returns a store for the token file at path, for example
 // filepath.Join(dir, "myapp", "tokens.json") with dir from
 // os.UserConfigDir. Nothing is created until the first Save or Lock.
 func NewFileStore(path string) *FileStore {
-	return &FileStore{path: path, staleAge: staleLockAge}
+	return &FileStore{path: path}
 }
 
 // FileModeError means the path of a token file or its lock file holds
 // something FileStore will not use: a symbolic link (never followed), a
 // directory or another non-regular file, or, on Unix, a token file that
-// its group or other users may read or write. Error says what to do.
+// another user owns or that its group or other users may read or write.
+// On Unix it also means that the directory holding the token file, then
+// Path, belongs to another user or may be written to by others. Error
+// says what to do.
 type FileModeError struct {
 	Path string
 	Mode fs.FileMode // type and permission bits found
+
+	problem fileProblem
+	uid     int // the owner, for ownerProblem
 }
+
+// fileProblem says what is wrong when Mode alone does not.
+type fileProblem uint8
+
+const (
+	modeProblem  fileProblem = iota // Mode says it
+	ownerProblem                    // a token file or directory of another user
+	dirWritable                     // the user's own directory, writable by others
+	dirShared                       // sticky (as /tmp) or root's, writable by others: chmod is not the fix
+)
 
 // Error describes the problem and the fix.
 func (e *FileModeError) Error() string {
+	isDir := e.Mode.IsDir()
 	switch {
+	case e.problem == ownerProblem && isDir:
+		return fmt.Sprintf("loopauth: the token file's directory %q belongs to another user (uid %d), who could replace the token file: keep the token file in a directory of your own", e.Path, e.uid)
+	case e.problem == ownerProblem:
+		return fmt.Sprintf("loopauth: token file %q belongs to another user (uid %d), who may have planted it: remove it (clearing the store does) and sign in again", e.Path, e.uid)
+	case e.problem == dirWritable:
+		return fmt.Sprintf("loopauth: other users may write to the token file's directory %q (mode %v) and could replace the token file: run chmod 700 %q", e.Path, e.Mode, e.Path)
+	case e.problem == dirShared:
+		return fmt.Sprintf("loopauth: other users may write to the token file's directory %q (mode %v) and could put their own token file there first: keep the token file in a directory of your own, with mode 700", e.Path, e.Mode)
 	case e.Mode&fs.ModeSymlink != 0:
 		return fmt.Sprintf("loopauth: %q is a symbolic link, which the token store never follows: remove it, or give the store the path of the real file", e.Path)
 	case !e.Mode.IsRegular():
@@ -212,13 +237,71 @@ func (e *FileModeError) Error() string {
 	return fmt.Sprintf("loopauth: token file %q may be read or written by other users (mode %v): run chmod 600 %q if no one else could have read it; otherwise clear the store and sign in again", e.Path, e.Mode, e.Path)
 }
 
-// checkTokenFile refuses anything but a regular file that only its owner
-// may access (where permission bits mean that).
+// checkTokenFile refuses anything but a regular file that belongs to this
+// user and that only they may access (where owners and permission bits
+// mean that).
 func checkTokenFile(path string, fi fs.FileInfo) error {
-	if m := fi.Mode(); !m.IsRegular() || modeBitsApply && m.Perm()&0o077 != 0 {
+	m := fi.Mode()
+	if !m.IsRegular() {
+		return &FileModeError{Path: path, Mode: m}
+	}
+	if !modeBitsApply {
+		return nil
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Getuid() {
+		return &FileModeError{Path: path, Mode: m, problem: ownerProblem, uid: uid}
+	}
+	if m.Perm()&0o077 != 0 {
 		return &FileModeError{Path: path, Mode: m}
 	}
 	return nil
+}
+
+// checkStoreDir refuses a directory that another user owns (root excepted) or
+// that its group or others may write to: they could rename the token file
+// away and put their own in its place, or create it before this user
+// does.
+func checkStoreDir(dir string, fi fs.FileInfo) error {
+	if !modeBitsApply {
+		return nil
+	}
+	m := fi.Mode()
+	uid, ok := fileOwner(fi)
+	mine := ok && uid == os.Getuid()
+	switch {
+	case ok && !mine && uid != 0:
+		return &FileModeError{Path: dir, Mode: m, problem: ownerProblem, uid: uid}
+	case m.Perm()&0o022 != 0 && mine && m&fs.ModeSticky == 0:
+		return &FileModeError{Path: dir, Mode: m, problem: dirWritable}
+	case m.Perm()&0o022 != 0: // sticky, as /tmp, or root's: chmod is not the fix
+		return &FileModeError{Path: dir, Mode: m, problem: dirShared}
+	}
+	return nil
+}
+
+// ensureDir creates the token file's directory if needed (mode 0700: the
+// umask can only remove bits) and checks it.
+func (s *FileStore) ensureDir() error {
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return errorf("loopauth: creating the token store's directory: %w", err)
+	}
+	return s.checkDir()
+}
+
+// checkDir checks the token file's directory (following a symbolic link:
+// what matters is who may write to the directory the files end up in).
+// A missing directory is fs.ErrNotExist, unwrapped.
+func (s *FileStore) checkDir() error {
+	dir := filepath.Dir(s.path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fs.ErrNotExist
+		}
+		return errorf("loopauth: checking the token store's directory: %w", err)
+	}
+	return checkStoreDir(dir, fi)
 }
 
 func (s *FileStore) check() error {
@@ -229,14 +312,20 @@ func (s *FileStore) check() error {
 }
 
 // Load reads the token file. It returns ErrNoToken when there is none, a
-// *FileModeError for a path it refuses (see FileStore), and an error
-// wrapping ErrInvalidTokenSet, naming the path but never quoting the file,
-// when the content is empty, corrupt or over 1 MiB.
+// *FileModeError for a file or directory it refuses (see FileStore), and
+// an error wrapping ErrInvalidTokenSet, naming the path but never quoting
+// the file, when the content is empty, corrupt or over 1 MiB.
 func (s *FileStore) Load(ctx context.Context) (*TokenSet, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := s.checkDir(); err != nil {
+		if err == fs.ErrNotExist {
+			return nil, ErrNoToken
+		}
 		return nil, err
 	}
 	data, err := s.read()
@@ -316,9 +405,10 @@ func (s *FileStore) tooLarge() error {
 
 // Save writes ts to the token file atomically (see FileStore), unless the
 // file already holds the same bytes. It replaces a missing, different,
-// corrupt or group-readable file, and refuses a symbolic link or another
-// non-regular file with a *FileModeError. A Save whose ctx is done before
-// the rename leaves the old file.
+// corrupt or group-readable file, or one of another user, and refuses a
+// symbolic link or another non-regular file, and on Unix a directory
+// others may write to, with a *FileModeError. A Save whose ctx is done
+// before the rename leaves the old file.
 func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -328,6 +418,9 @@ func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
 	}
 	data, err := encodeTokenSet(ts)
 	if err != nil {
+		return err
+	}
+	if err := s.ensureDir(); err != nil {
 		return err
 	}
 	current, err := s.read()
@@ -349,9 +442,6 @@ func (s *FileStore) write(ctx context.Context, data []byte) (err error) {
 		return errorf("loopauth: saving the token set to %q: %w", s.path, err)
 	}
 	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail(err)
-	}
 	// CreateTemp opens with O_EXCL and mode 0600: it never reuses or
 	// follows an existing name, so its predictable suffix is harmless.
 	f, err := os.CreateTemp(dir, tempPrefix(s.path)+"*")
@@ -437,7 +527,14 @@ func isDigits(s string) bool {
 
 // Clear removes the token file, and temporary files that a crashed Save
 // left next to it. A missing file is not an error. A symbolic link is
-// removed, not its target; a directory is refused with a *FileModeError.
+// removed, not its target; a directory is refused with a *FileModeError,
+// and so is, on Unix, a directory others may write to (see FileStore).
+//
+// Clear holds the store's lock (see Lock) while it removes the file,
+// waiting for it until ctx is done: a refresh in another process would
+// otherwise save its tokens back after the sign-out. So it must not be
+// called while this process holds the lock, for example from an
+// OnTokenSetChange hook, which runs under the lock during Token.
 func (s *FileStore) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -445,6 +542,17 @@ func (s *FileStore) Clear(ctx context.Context) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	if err := s.checkDir(); err != nil {
+		if err == fs.ErrNotExist {
+			return nil // nothing stored, and no directory to create
+		}
+		return err
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return errorf("loopauth: clearing the token store: %w", err)
+	}
+	defer unlock()
 	fi, err := os.Lstat(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -466,18 +574,22 @@ func (s *FileStore) Clear(ctx context.Context) error {
 	return nil
 }
 
-// Lock takes the store's cross-process lock: a file at the token file's
-// path plus ".lock", created with O_EXCL and holding this process's PID,
-// host name, the time and a random ID. A lock is taken over when it is older than
-// 15 minutes, or when its holder ran on this host and its PID is no longer
-// a running process (Unix only; elsewhere age alone decides). Lock polls
-// every 10 to 200 ms until it holds the lock or ctx is done; it then
-// returns an error wrapping ctx.Err(). The returned function releases the
-// lock; it removes the lock file only if the file is still this lock, and
-// further calls do nothing.
+// Lock takes the store's cross-process lock: an exclusive lock of the
+// operating system (flock on Unix, LockFileEx on Windows) on a file at the
+// token file's path plus ".lock". The kernel releases it when its holder
+// exits or crashes, so a held lock is never taken over, whatever PID
+// namespace or container either process runs in, and a lock left by a
+// crash costs nothing. Lock polls every 10 to 200 ms until it holds the
+// lock or ctx is done; it then returns an error wrapping ctx.Err(). The
+// returned function releases the lock (on Unix it also removes the lock
+// file); further calls do nothing.
 //
-// A holder that keeps the lock longer than 15 minutes, for example in a
-// browser sign-in with a longer Timeout, may lose it to a waiter.
+// On Unix, Lock refuses a directory that another user owns or may write
+// to (see FileStore). On a network filesystem the lock is what the
+// filesystem makes of flock (NFS maps it to its own locks); one without
+// locks makes Lock fail. On AIX and Solaris, which have no flock, and on
+// systems that are neither Unix nor Windows, the lock excludes only the
+// other callers in this process.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -485,36 +597,24 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if err := s.ensureDir(); err != nil {
+		return nil, err
+	}
 	lockPath := s.path + ".lock"
-	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
-		return nil, errorf("loopauth: taking the token store lock: %w", err)
-	}
-	var id [8]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return nil, errorf("loopauth: taking the token store lock: %w", err)
-	}
-	host, _ := os.Hostname()
-	// The ID makes each lock's content unique, so unlock and breakLock can
-	// tell this lock from a later one of the same process.
-	mine := fmt.Appendf(nil, "pid=%d\nhost=%s\ntime=%s\nid=%x\n",
-		os.Getpid(), host, time.Now().UTC().Format(time.RFC3339Nano), id)
 	delay := lockPollMin
 	retried := false
 	for {
-		err := createLock(lockPath, mine)
-		if err == nil {
-			return unlocker(lockPath, mine), nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, errorf("loopauth: taking the token store lock: %w", err)
-		}
-		retry, err := s.breakLock(lockPath, host)
+		f, again, err := takeLock(lockPath)
 		if err != nil {
 			return nil, err
 		}
-		// Retry at once after a release or a takeover, but only once
-		// between sleeps, so that no filesystem oddity can make this spin.
-		if retry && !retried {
+		if f != nil {
+			return unlocker(f, lockPath), nil
+		}
+		// The holder released it and removed its file just as this one
+		// locked it: lock the new file at once, but only once between
+		// sleeps, so that no filesystem oddity can make this spin.
+		if again && !retried {
 			retried = true
 			continue
 		}
@@ -531,134 +631,74 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
-// createLock creates the lock file with O_EXCL: exactly one creator wins.
-func createLock(path string, content []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+// takeLock makes one attempt at the lock. It returns the locked file, or
+// nil when another holder has it; again reports that the file it locked
+// was no longer the one at path.
+func takeLock(path string) (f *os.File, again bool, err error) {
+	fail := func(err error) (*os.File, bool, error) {
+		return nil, false, errorf("loopauth: taking the token store lock: %w", err)
+	}
+	// Lstat first: a directory or a symbolic link is refused, not waited
+	// for; O_NOFOLLOW catches a link swapped in since.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, false, &FileModeError{Path: path, Mode: fi.Mode()}
+	}
+	// O_RDWR: NFS emulates flock with fcntl locks, whose exclusive lock
+	// needs a file open for writing. Go opens files close-on-exec, so a
+	// browser started while the lock is held does not inherit it.
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|openNoFollow, 0o600)
 	if err != nil {
-		return err
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, false, &FileModeError{Path: path, Mode: fi.Mode()}
+		}
+		return fail(err)
 	}
-	_, werr := f.Write(content)
-	cerr := f.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(path) // ours: O_EXCL created it
-		return errors.Join(werr, cerr)
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &FileModeError{Path: path, Mode: fi.Mode()}
 	}
-	return nil
+	if err != nil {
+		f.Close()
+		var modeErr *FileModeError
+		if errors.As(err, &modeErr) {
+			return nil, false, err
+		}
+		return fail(err)
+	}
+	locked, err := tryLockFile(f)
+	if err != nil || !locked {
+		f.Close()
+		if err != nil {
+			return fail(err)
+		}
+		return nil, false, nil
+	}
+	// A holder removes the file before it unlocks: a waiter that opened
+	// it before the removal now holds a lock on a file no one else will
+	// ever open, and must lock the one at path instead.
+	if now, err := os.Lstat(path); err != nil || !os.SameFile(fi, now) {
+		unlockFile(f)
+		f.Close()
+		return nil, true, nil
+	}
+	return f, false, nil
 }
 
-func unlocker(lockPath string, mine []byte) func() {
+// unlocker returns the function that releases a lock taken by takeLock.
+func unlocker(f *os.File, path string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			// If this lock was taken over as stale, the file now belongs
-			// to another process: leave it.
-			if _, data, err := readLockFile(lockPath); err == nil && bytes.Equal(data, mine) {
-				os.Remove(lockPath)
+			// Remove while still holding it (see takeLock), and only if
+			// it is still this file.
+			if removeLockWhileHeld {
+				fi, err := f.Stat()
+				if now, lerr := os.Lstat(path); err == nil && lerr == nil && os.SameFile(fi, now) {
+					os.Remove(path)
+				}
 			}
+			unlockFile(f)
+			f.Close()
 		})
 	}
-}
-
-// readLockFile reads a lock file without following a symbolic link. The
-// FileInfo is the opened file's, not Lstat's: the lock may be replaced in
-// between, and its age and content must describe the same file.
-func readLockFile(path string) (fs.FileInfo, []byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, &FileModeError{Path: path, Mode: fi.Mode()}
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, &FileModeError{Path: path, Mode: fi.Mode()}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxLockFileBytes))
-	return fi, data, err
-}
-
-// breakLock removes the lock file if it is stale, and reports whether the
-// caller should try to create it again at once. Two waiters that both find
-// a lock stale must not both remove "it": the second removal could delete
-// the lock that the first one has just created. So a waiter removes a lock
-// only while holding a break marker (created with O_EXCL), and only if the
-// lock file it reads again then is the same file with the same content.
-func (s *FileStore) breakLock(lockPath, host string) (retry bool, err error) {
-	fi, data, err := readLockFile(lockPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil // released meanwhile
-	}
-	if err != nil {
-		var modeErr *FileModeError
-		if errors.As(err, &modeErr) {
-			return false, err
-		}
-		return false, errorf("loopauth: reading the token store lock: %w", err)
-	}
-	if !s.lockIsStale(fi, data, host) {
-		return false, nil
-	}
-	marker := lockPath + ".break"
-	m, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		// Another waiter is breaking the lock, or crashed doing so.
-		if mfi, err := os.Lstat(marker); err == nil && time.Since(mfi.ModTime()) > staleBreakAge {
-			os.Remove(marker)
-		}
-		return false, nil
-	}
-	if err != nil {
-		return false, errorf("loopauth: taking over a stale token store lock: %w", err)
-	}
-	m.Close()
-	defer os.Remove(marker)
-	again, dataAgain, err := readLockFile(lockPath)
-	if err == nil && os.SameFile(fi, again) && bytes.Equal(data, dataAgain) {
-		if err := os.Remove(lockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, errorf("loopauth: taking over a stale token store lock: %w", err)
-		}
-	}
-	return true, nil
-}
-
-// lockIsStale reports whether a lock may be taken over: it is older than
-// the stale age (or dated as far in the future, a clock error), or its
-// holder ran on this host and is gone.
-func (s *FileStore) lockIsStale(fi fs.FileInfo, data []byte, host string) bool {
-	staleAge := s.staleAge
-	if staleAge <= 0 {
-		staleAge = staleLockAge
-	}
-	if age := time.Since(fi.ModTime()); age > staleAge || age < -staleAge {
-		return true
-	}
-	pid, lockHost, ok := lockHolder(data)
-	// A PID means nothing on another host sharing the directory.
-	return ok && lockHost == host && processGone(pid)
-}
-
-// lockHolder reads the pid and host lines of a lock file. ok is false for
-// content this package did not write, or has not written yet (a crash
-// between create and write): only age decides then.
-func lockHolder(data []byte) (pid int, host string, ok bool) {
-	var havePID, haveHost bool
-	for _, line := range strings.Split(string(data), "\n") {
-		key, val, _ := strings.Cut(line, "=")
-		switch key {
-		case "pid":
-			n, err := strconv.Atoi(val)
-			pid, havePID = n, err == nil && n > 0
-		case "host":
-			host, haveHost = val, true
-		}
-	}
-	return pid, host, havePID && haveHost
 }

@@ -4,7 +4,7 @@ package loopauth
 
 import (
 	"errors"
-	"math"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -17,15 +17,18 @@ const openNoFollow = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 // modeBitsApply: Unix permission bits decide who may read the token file.
 const modeBitsApply = true
 
-// processGone reports whether no process has this PID. Signal 0 checks
-// without sending anything; EPERM means the process exists but belongs to
-// another user, so only ESRCH counts as gone.
-func processGone(pid int) bool {
-	if pid <= 0 || pid > math.MaxInt32 {
-		return false // 0 and -1 would address process groups
+// fileOwner returns the user ID that owns the file.
+func fileOwner(fi fs.FileInfo) (uid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
 	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return int(st.Uid), true
 }
+
+// removeLockWhileHeld: unlink works on an open file, so the lock file is
+// removed before it is unlocked (see takeLock).
+const removeLockWhileHeld = true
 
 // renameReplace is os.Rename: rename(2) replaces the target atomically.
 func renameReplace(from, to string) error { return os.Rename(from, to) }

@@ -4,9 +4,11 @@ package loopauth
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // openNoFollow: Windows has no O_NOFOLLOW; readSame's os.SameFile check
@@ -17,8 +19,50 @@ const openNoFollow = 0
 // inherited from its directory, decides who may read it.
 const modeBitsApply = false
 
-// processGone cannot tell here: the lock's age alone decides.
-func processGone(int) bool { return false }
+// fileOwner: owners are not checked on Windows (see modeBitsApply).
+func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
+// removeLockWhileHeld: the lock file stays. Go opens files without
+// FILE_SHARE_DELETE, so it could only be removed once no one has it open,
+// and a removal racing a waiter's open is not worth the risk.
+const removeLockWhileHeld = false
+
+// LockFileEx and UnlockFileEx, which syscall does not wrap. kernel32 is
+// loaded in every process; NewLazyDLL only records the names.
+var (
+	procLockFileEx   = syscall.NewLazyDLL("kernel32.dll").NewProc("LockFileEx")
+	procUnlockFileEx = syscall.NewLazyDLL("kernel32.dll").NewProc("UnlockFileEx")
+)
+
+const (
+	lockfileFailImmediately = 0x1
+	lockfileExclusiveLock   = 0x2
+	// errLockViolation is ERROR_LOCK_VIOLATION: another handle holds it.
+	errLockViolation syscall.Errno = 33
+)
+
+// tryLockFile takes an exclusive lock on f's first byte without waiting,
+// and reports whether it got it. The lock belongs to the handle: another
+// handle, even in this process, is refused, and Windows releases it when
+// the process ends.
+func tryLockFile(f *os.File) (bool, error) {
+	var ol syscall.Overlapped // offset 0
+	r, _, err := procLockFileEx.Call(f.Fd(), lockfileExclusiveLock|lockfileFailImmediately, 0, 1, 0, uintptr(unsafe.Pointer(&ol)))
+	switch {
+	case r != 0:
+		return true, nil
+	case err == errLockViolation:
+		return false, nil
+	}
+	return false, err
+}
+
+// unlockFile releases f's lock. Closing f would too, but Windows may take
+// a while to release the locks of a closed handle.
+func unlockFile(f *os.File) {
+	var ol syscall.Overlapped
+	procUnlockFileEx.Call(f.Fd(), 0, 1, 0, uintptr(unsafe.Pointer(&ol)))
+}
 
 // errSharingViolation is ERROR_SHARING_VIOLATION, which syscall does not
 // export.

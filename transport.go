@@ -44,7 +44,7 @@ type bearerTransport struct {
 // RoundTrip implements http.RoundTripper.
 func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !sameOrigin(req) {
-		return t.base.RoundTrip(req)
+		return t.send(req)
 	}
 	ctx := req.Context()
 	ts, err := t.token(req)
@@ -53,7 +53,7 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	sent := withBearer(req, ts)
-	resp, err := t.base.RoundTrip(sent)
+	resp, err := t.send(sent)
 	if resp != nil && resp.Request == nil {
 		// Keep the redirect chain traceable for sameOrigin.
 		resp.Request = sent
@@ -79,7 +79,17 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return t.base.RoundTrip(withBearer(retry, next))
+	return t.send(withBearer(retry, next))
+}
+
+// send is base.RoundTrip, with a base that returns neither a response nor
+// an error turned into an error, as http.Client does.
+func (t *bearerTransport) send(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if resp == nil && err == nil {
+		return nil, errorf("loopauth: the base RoundTripper (%T) returned a nil *http.Response with a nil error", t.base)
+	}
+	return resp, err
 }
 
 // token returns the cached set while it is valid, and otherwise the set

@@ -1005,3 +1005,98 @@ func TestTransportErrorsHideToken(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportNilResponse: a base RoundTripper that returns neither a
+// response nor an error is an error, as http.Client makes it, not a
+// panic, on the first request and on the retry after a 401.
+func TestTransportNilResponse(t *testing.T) {
+	for _, nilOn := range []int{1, 2} {
+		t.Run(fmt.Sprintf("request %d", nilOn), func(t *testing.T) {
+			p := loopauthtest.NewProvider(t)
+			rt := trSignIn(t, p)
+			c := flowClient(t, p, trNoBrowser(t))
+			store := trStoreWith(t, storedSet(t, "old-access", rt, time.Hour))
+			var n atomic.Int32
+			base := trRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if int(n.Add(1)) == nilOn {
+					return nil, nil
+				}
+				return &http.Response{StatusCode: http.StatusUnauthorized, Body: http.NoBody, Request: r}, nil
+			})
+			req, _ := http.NewRequest("GET", "http://127.0.0.1:1/resource", nil)
+			var resp *http.Response
+			var err error
+			if v := catchPanic(func() { resp, err = c.Transport(store, base).RoundTrip(req) }); v != nil {
+				t.Fatalf("RoundTrip panicked: %v", v)
+			}
+			if resp != nil || err == nil || !strings.Contains(err.Error(), "nil *http.Response with a nil error") {
+				t.Errorf("RoundTrip = %v, %v; want an error", resp, err)
+			}
+			if int(n.Load()) != nilOn {
+				t.Errorf("%d requests sent, want %d", n.Load(), nilOn)
+			}
+		})
+	}
+}
+
+// TestTransportNoLeaks: no exit path of a request through Transport
+// leaves a goroutine behind: the token's refresh, the API's connection
+// (the base keeps none alive) and the retry all end before RoundTrip
+// returns.
+func TestTransportNoLeaks(t *testing.T) {
+	diskErr := errors.New("disk on fire")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		opts      []loopauthtest.Option
+		expiresIn time.Duration
+		loadErr   error
+		ctx       context.Context
+		respond   func(*http.Request, int) (int, string)
+		base      http.RoundTripper // nil: a transport without keep-alives
+		wantErr   bool
+	}{
+		{name: "valid token", expiresIn: time.Hour},
+		{name: "refreshed before the request", expiresIn: -time.Minute},
+		{name: "401, refreshed and retried", expiresIn: time.Hour, respond: trRejecting("old-access")},
+		{name: "401, the refresh fails", expiresIn: time.Hour, respond: trRejecting("old-access"),
+			opts: []loopauthtest.Option{loopauthtest.WithRefreshError(503, "temporarily_unavailable", "")}},
+		{name: "the refresh fails", expiresIn: -time.Minute, wantErr: true,
+			opts: []loopauthtest.Option{loopauthtest.WithRefreshError(503, "temporarily_unavailable", "")}},
+		{name: "store unreadable", loadErr: diskErr, wantErr: true},
+		{name: "context cancelled", expiresIn: -time.Minute, ctx: cancelled, wantErr: true},
+		{name: "the base fails", expiresIn: time.Hour, wantErr: true,
+			base: trRoundTripFunc(func(*http.Request) (*http.Response, error) { return nil, diskErr })},
+		{name: "the base returns nothing", expiresIn: time.Hour, wantErr: true,
+			base: trRoundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, tt.opts...)
+			rt := trSignIn(t, p)
+			c := flowClient(t, p, trNoBrowser(t))
+			store := trStoreWith(t, storedSet(t, "old-access", rt, tt.expiresIn))
+			store.loadErr = tt.loadErr
+			api := newTrAPI(t, tt.respond)
+			base := tt.base
+			if base == nil {
+				base = &http.Transport{DisableKeepAlives: true}
+			}
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", api.URL+"/resource", nil)
+			check := noLeaks(t)
+			resp, err := c.Transport(store, base).RoundTrip(req)
+			if resp != nil {
+				readAll(t, resp)
+			}
+			check()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("RoundTrip = %v, %v", resp, err)
+			}
+		})
+	}
+}
