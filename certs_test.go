@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -449,8 +450,10 @@ func expectChildGone(t *testing.T, pidFile string) {
 // a zombie that nobody has reaped yet (a container's PID 1 may never reap
 // orphans), which runs no more.
 func childGone(pid int) bool {
-	if processGone(pid) {
+	if p, err := os.FindProcess(pid); err != nil {
 		return true
+	} else if err := p.Signal(syscall.Signal(0)); err != nil && !errors.Is(err, syscall.EPERM) {
+		return true // no such process (EPERM: it exists, as another user's)
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
