@@ -343,7 +343,7 @@ func (c *CLITokenClient) renderSuccess(ctx context.Context, ts *TokenSet, redire
 		redirectURI:     redirectURI,
 		clientID:        c.clientID,
 		expiresAt:       ts.expiresAt,
-		hasRefreshToken: ts.refreshToken != "",
+		hasRefreshToken: ts.RefreshToken() != "",
 	}
 	if ts.idToken != nil {
 		p.claims = ts.idToken.claims
@@ -404,10 +404,10 @@ func (c *CLITokenClient) RefreshIfExpiring(ctx context.Context, ts *TokenSet, th
 	if ts.expiresAt.IsZero() || ts.expiresAt.Sub(c.now()) > threshold {
 		return RefreshOutcome{tokens: ts}, nil
 	}
-	if ts.refreshToken == "" {
+	if ts.RefreshToken() == "" {
 		return RefreshOutcome{}, ErrNoRefreshToken
 	}
-	next, err := c.refresh(ctx, ts.refreshToken, ts)
+	next, err := c.refresh(ctx, ts.RefreshToken(), ts)
 	if err != nil {
 		return RefreshOutcome{}, err
 	}

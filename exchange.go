@@ -302,7 +302,7 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 	if !isVSCHAR(f.AccessToken) {
 		return nil, invalid("access_token contains control or non-ASCII characters")
 	}
-	ts := &TokenSet{accessToken: f.AccessToken, tokenType: "Bearer", obtained: t0}
+	ts := &TokenSet{accessToken: newSecret(f.AccessToken), tokenType: "Bearer", obtained: t0}
 	// RFC 6749 §5.1: token_type is case-insensitive; GitHub sends
 	// "bearer". An absent token_type is taken as Bearer, as the Rust crate
 	// does, since some providers omit it.
@@ -314,7 +314,7 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 		if !isVSCHAR(f.RefreshToken) {
 			return nil, invalid("refresh_token contains control or non-ASCII characters")
 		}
-		ts.refreshToken = f.RefreshToken
+		ts.refreshToken = newSecret(f.RefreshToken)
 	case prev != nil:
 		ts.refreshToken = prev.refreshToken
 	}
@@ -372,7 +372,7 @@ func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets 
 	if fields.IDToken == "" {
 		return nil, ErrNoIDToken
 	}
-	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, secrets.nonce, nil); err != nil {
+	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.AccessToken(), secrets.nonce, nil); err != nil {
 		return nil, err
 	}
 	return ts, nil
@@ -404,9 +404,15 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 		// Only the refresh token is known: the configured scopes stand in
 		// for the granted ones when the answer omits them, but cannot bound
 		// them (providers such as Google grant URLs for "email").
-		prev = &TokenSet{refreshToken: refreshToken}
+		prev = &TokenSet{refreshToken: newSecret(refreshToken)}
 	}
-	ts, err := c.refreshedSet(ctx, fields, t0, prev)
+	// The provider has answered, and may already have revoked the old
+	// refresh token (rotation): checking the new ID token, which may fetch
+	// the key set, must not fail because the caller stopped waiting, or the
+	// rotated refresh token would be lost with the grant.
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	ts, err := c.refreshedSet(vctx, fields, t0, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +428,7 @@ func (c *CLITokenClient) refreshedSet(ctx context.Context, fields *TokenResponse
 	}
 	if fields.IDToken == "" {
 		ts.idToken = prev.idToken // RFC 6749 §6 / OIDC §12.1: an ID token is optional here
-	} else if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.accessToken, "", prev.idToken); err != nil {
+	} else if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.AccessToken(), "", prev.idToken); err != nil {
 		// A refreshed ID token is verified like the first one, without a
 		// nonce, and must name the same issuer, subject and audience.
 		return nil, err

@@ -347,10 +347,10 @@ func TestRefreshIfExpiring(t *testing.T) {
 		jsonHandler(200, `{"access_token":"new","expires_in":3600}`)(w, r)
 	}))
 	ctx := context.Background()
-	soon := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: time.Now().Add(30 * time.Second), scopes: []Scope{"granted"}}
-	later := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: time.Now().Add(time.Hour)}
-	never := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: "r"}
-	noRT := &TokenSet{accessToken: "a", tokenType: "Bearer", expiresAt: time.Now().Add(-time.Second)}
+	soon := &TokenSet{accessToken: newSecret("a"), tokenType: "Bearer", refreshToken: newSecret("r"), expiresAt: time.Now().Add(30 * time.Second), scopes: []Scope{"granted"}}
+	later := &TokenSet{accessToken: newSecret("a"), tokenType: "Bearer", refreshToken: newSecret("r"), expiresAt: time.Now().Add(time.Hour)}
+	never := &TokenSet{accessToken: newSecret("a"), tokenType: "Bearer", refreshToken: newSecret("r")}
+	noRT := &TokenSet{accessToken: newSecret("a"), tokenType: "Bearer", expiresAt: time.Now().Add(-time.Second)}
 
 	out, err := c.RefreshIfExpiring(ctx, later, time.Minute)
 	if err != nil || out.Refreshed() || out.TokenSet() != later {
@@ -437,7 +437,7 @@ func TestNoInsecureTLS(t *testing.T) {
 // the scopes of the set it replaces, and refresh answers obey the rules of
 // code exchanges (no redirect, size cap, strict JSON).
 func TestRefreshHostile(t *testing.T) {
-	prev := &TokenSet{accessToken: "a", tokenType: "Bearer", refreshToken: secretRefresh, expiresAt: time.Now(), scopes: []Scope{"read", "email"}}
+	prev := &TokenSet{accessToken: newSecret("a"), tokenType: "Bearer", refreshToken: newSecret(secretRefresh), expiresAt: time.Now(), scopes: []Scope{"read", "email"}}
 	cases := []struct {
 		id      string
 		handler http.HandlerFunc

@@ -253,7 +253,12 @@ func (t IDToken) GoString() string { return t.String() }
 func (t IDToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
 
 // LogValue describes the ID token to log/slog without the token itself.
-func (t IDToken) LogValue() slog.Value {
+// It is on the pointer so that a nil *IDToken (TokenSet.IDToken without
+// one) logs as "nil"; an IDToken value is logged through Format.
+func (t *IDToken) LogValue() slog.Value {
+	if t == nil {
+		return slog.StringValue("nil")
+	}
 	if t.claims == nil {
 		return slog.GroupValue()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -649,5 +650,52 @@ func TestOpenIDExpiredReportedOnce(t *testing.T) {
 		if strings.Count(msg, "invalid ID token") != 1 || strings.Count(msg, "expired at") != 1 {
 			t.Errorf("wrapped %v: the failure is not reported once: %s", wrapped, msg)
 		}
+	}
+}
+
+// cancelAfterTokenAnswer is a transport that cancels the caller's context
+// as soon as the token endpoint's answer has been read.
+type cancelAfterTokenAnswer struct{ cancel context.CancelFunc }
+
+func (c cancelAfterTokenAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = cancelOnClose{resp.Body, c.cancel}
+	}
+	return resp, err
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
+
+// TestOpenIDRefreshSurvivesCancel: once the provider has answered a
+// refresh (and rotated the refresh token), checking the new ID token,
+// which here must fetch the key set, finishes although the caller's
+// context ends: otherwise the rotated refresh token would be lost.
+func TestOpenIDRefreshSurvivesCancel(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	ts, err := openIDClient(t, p).RunAuthorizationFlow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A new client: its key cache is empty, so the check fetches the keys.
+	c := openIDClient(t, p, func(b *CLITokenClientBuilder) {
+		b.HTTPClient(&http.Client{Transport: cancelAfterTokenAnswer{cancel}})
+	})
+	next, err := c.Refresh(ctx, ts.RefreshToken())
+	if err != nil {
+		t.Fatalf("refresh failed after the provider answered: %v", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the caller's context was not cancelled: the test proves nothing")
+	}
+	if next.RefreshToken() == "" || next.IDToken() == nil {
+		t.Errorf("refreshed set = %v", next)
 	}
 }

@@ -261,13 +261,13 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 		return nil, errorf("loopauth: reading the token store: %w", err)
 	case !c.belongsHere(prev):
 		prev = nil
-	case stale != nil && prev.accessToken != stale.accessToken:
+	case stale != nil && prev.AccessToken() != stale.AccessToken():
 		return prev, nil // someone else already replaced the rejected token
 	case stale == nil && c.fresh(prev):
 		return prev, nil
 	}
-	if prev != nil && prev.refreshToken != "" {
-		next, err := c.refresh(ctx, prev.refreshToken, prev)
+	if prev != nil && prev.RefreshToken() != "" {
+		next, err := c.refresh(ctx, prev.RefreshToken(), prev)
 		switch {
 		case err == nil:
 			return c.save(ctx, store, next, "refreshed")
@@ -283,8 +283,9 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 	return c.save(ctx, store, next, "signed in")
 }
 
-// saveTimeout bounds the Save that follows a refresh or sign-in. That Save
-// does not stop when the callers' context ends: the provider has answered,
+// saveTimeout bounds the work that follows a provider's token answer: the
+// check of a refreshed ID token (refresh) and the Save after a refresh or
+// sign-in. That work does not stop when the callers' context ends: the provider has answered,
 // and may have rotated the refresh token, so the stored one is spent and
 // dropping the new one would cost a sign-in, or the whole grant with a
 // provider that detects reuse.

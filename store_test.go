@@ -187,7 +187,7 @@ func TestStoreRefusesInvalidSet(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			s := kind.new(t)
-			for _, ts := range []*TokenSet{nil, {}, {accessToken: "a\nb", tokenType: "Bearer"}} {
+			for _, ts := range []*TokenSet{nil, {}, {accessToken: newSecret("a\nb"), tokenType: "Bearer"}} {
 				if err := s.Save(ctx, ts); !errors.Is(err, ErrInvalidTokenSet) {
 					t.Errorf("Save(%v) = %v, want ErrInvalidTokenSet", ts, err)
 				}

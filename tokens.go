@@ -57,29 +57,21 @@ func joinScopes(scopes []Scope) string {
 
 // TokenSet is what a successful flow or refresh returns. Its accessors are
 // the only way to read the tokens: String, GoString, Format and LogValue
-// print "[redacted]" in their place, for a TokenSet and a *TokenSet alike,
-// so logging one by mistake with fmt or log/slog leaks nothing.
+// print "[redacted]" in their place, and the tokens are kept behind
+// pointers, so fmt prints only addresses where it reaches a TokenSet
+// without its methods (in an unexported field of your struct). Logging one
+// by mistake with fmt or log/slog leaks nothing.
 //
-// Two ways of printing still reach the tokens:
-//   - MarshalJSON writes them, on purpose, for storage. encoding/json calls
-//     it for a *TokenSet, and for a TokenSet it can address, inside any
-//     value it encodes. So does slog's JSONHandler when it encodes a struct
-//     of yours that holds one in an exported field (a TokenSet or
-//     *TokenSet given to slog directly, or embedded, is redacted through
-//     LogValue).
-//   - fmt cannot call methods on a value it reaches through an unexported
-//     struct field, and prints it field by field instead: a TokenSet held
-//     in an unexported field of your struct is printed with its tokens by
-//     every verb (and by slog's TextHandler, which uses %+v); a *TokenSet
-//     held there is printed as an address, except by the verbs that do not
-//     apply to pointers, such as %s and %q, whose error output
-//     (%!s(*loopauth.TokenSet=&{...})) shows the fields. Do not print a
-//     struct that holds a token set in an unexported field.
+// One way of printing does reach the tokens: MarshalJSON writes them, on
+// purpose, for storage. encoding/json calls it for a *TokenSet inside any
+// value it encodes, and so does slog's JSONHandler when it encodes a
+// struct of yours that holds one in an exported field. A TokenSet or
+// *TokenSet given to slog itself is redacted through LogValue.
 //
 // A TokenSet is immutable and safe for concurrent use.
 type TokenSet struct {
-	accessToken  string
-	refreshToken string
+	accessToken  secret
+	refreshToken secret
 	tokenType    string
 	expiresAt    time.Time
 	idToken      *IDToken
@@ -88,10 +80,10 @@ type TokenSet struct {
 }
 
 // AccessToken returns the access token, to send as a Bearer credential.
-func (t *TokenSet) AccessToken() string { return t.accessToken }
+func (t *TokenSet) AccessToken() string { return t.accessToken.reveal() }
 
 // RefreshToken returns the refresh token, or "" when none was issued.
-func (t *TokenSet) RefreshToken() string { return t.refreshToken }
+func (t *TokenSet) RefreshToken() string { return t.refreshToken.reveal() }
 
 // TokenType returns the token type, normalised to "Bearer".
 func (t *TokenSet) TokenType() string { return t.tokenType }
@@ -139,7 +131,7 @@ func (t *TokenSet) expiresWithinAt(now time.Time, d time.Duration) bool {
 func (t TokenSet) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "TokenSet{type: %s, access_token: [redacted]", t.tokenType)
-	if t.refreshToken != "" {
+	if t.refreshToken.p != nil {
 		b.WriteString(", refresh_token: [redacted]")
 	}
 	if t.idToken != nil {
@@ -160,12 +152,17 @@ func (t TokenSet) GoString() string { return t.String() }
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, %x...) print String.
 func (t TokenSet) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
 
-// LogValue describes the token set to log/slog without its secrets.
-func (t TokenSet) LogValue() slog.Value {
+// LogValue describes the token set to log/slog without its secrets. It is
+// on the pointer so that a nil *TokenSet logs as "nil"; a TokenSet value
+// is logged through Format.
+func (t *TokenSet) LogValue() slog.Value {
+	if t == nil {
+		return slog.StringValue("nil")
+	}
 	return slog.GroupValue(
 		slog.String("token_type", t.tokenType),
 		slog.Time("expires_at", t.expiresAt),
-		slog.Bool("has_refresh_token", t.refreshToken != ""),
+		slog.Bool("has_refresh_token", t.refreshToken.p != nil),
 		slog.Bool("has_id_token", t.idToken != nil),
 		slog.String("scopes", joinScopes(t.scopes)),
 	)
@@ -215,15 +212,15 @@ type oidcJSON struct {
 // and never encode a value holding a TokenSet into a log (see TokenSet).
 func (t *TokenSet) MarshalJSON() ([]byte, error) {
 	out := tokenSetJSON{
-		AccessToken: t.accessToken,
+		AccessToken: t.AccessToken(),
 		TokenType:   t.tokenType,
 		Scopes:      t.scopes,
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}
 	}
-	if t.refreshToken != "" {
-		out.RefreshToken = &t.refreshToken
+	if t.refreshToken.p != nil {
+		out.RefreshToken = t.refreshToken.p
 	}
 	if !t.expiresAt.IsZero() {
 		sec := t.expiresAt.Unix()
@@ -264,7 +261,7 @@ func (t *TokenSet) UnmarshalJSON(data []byte) error {
 	case err3 != nil || refresh != "" && !isVSCHAR(refresh):
 		return bad("refresh_token is not printable ASCII")
 	}
-	ts.accessToken, ts.tokenType, ts.refreshToken = access, "Bearer", refresh
+	ts.accessToken, ts.tokenType, ts.refreshToken = newSecret(access), "Bearer", newSecret(refresh)
 	if v := m[tsExpiresAt]; v != nil && string(v) != "null" {
 		sec, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil || sec < 0 || sec > maxNumericDate {

@@ -65,7 +65,7 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// refresh once (unless another caller already did), then retry once if
 	// the body can be sent again.
 	next, err := t.client.obtainShared(ctx, t.store, ts)
-	if err != nil || next.accessToken == ts.accessToken {
+	if err != nil || next.AccessToken() == ts.AccessToken() {
 		return resp, nil // the 401 stands
 	}
 	t.setCached(next)
@@ -119,7 +119,7 @@ func (t *bearerTransport) setCached(ts *TokenSet) {
 // must not modify the caller's request.
 func withBearer(req *http.Request, ts *TokenSet) *http.Request {
 	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+ts.accessToken)
+	r.Header.Set("Authorization", "Bearer "+ts.AccessToken())
 	return r
 }
 
