@@ -2,11 +2,14 @@ package loopauth
 
 import (
 	"bytes"
+	"context"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loopauth/loopauth/loopauthtest"
 )
 
 // leakGrace is how long a goroutine may take to return after it has done
@@ -141,4 +144,64 @@ func (r *recordingTB) Helper() {}
 func (r *recordingTB) Errorf(format string, args ...any) {
 	r.failed = true
 	r.msg = format
+}
+
+// TestNoLeaksAfterCalls: the public calls that talk to a provider
+// (refresh, discovery, key-set validation) leave no goroutine behind on
+// any way out: success, a provider error, a slow provider whose caller
+// gives up, an unreachable one. Flows, Token, Transport, the stores and
+// mkcert have theirs in their own tests.
+func TestNoLeaksAfterCalls(t *testing.T) {
+	ok := loopauthtest.NewProvider(t)
+	failing := loopauthtest.NewProvider(t, loopauthtest.WithRefreshError(500, "server_error", "down"))
+	slow := loopauthtest.NewProvider(t, loopauthtest.WithTokenDelay(5*time.Second))
+	down := "http://127.0.0.1:1" // nothing listens on port 1
+
+	refreshToken := func(p *loopauthtest.Provider) string {
+		ts, err := openIDClient(t, p).RunAuthorizationFlow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.RefreshToken()
+	}
+	okRT, failingRT := refreshToken(ok), refreshToken(failing)
+	idToken := ok.SignIDToken(map[string]any{"iss": ok.Issuer(), "sub": "u", "aud": "test-cli", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	for _, tc := range []struct {
+		name    string
+		call    func() error
+		wantErr bool
+	}{
+		{"refresh", func() error { _, err := openIDClient(t, ok).Refresh(context.Background(), okRT); return err }, false},
+		{"refresh refused", func() error { _, err := openIDClient(t, failing).Refresh(context.Background(), failingRT); return err }, true},
+		{"refresh given up", func() error { _, err := openIDClient(t, slow).Refresh(short(), "rt"); return err }, true},
+		{"refresh cancelled", func() error { _, err := openIDClient(t, ok).Refresh(cancelled, okRT); return err }, true},
+		{"discovery", func() error { _, err := FetchOpenIDConfiguration(context.Background(), ok.Issuer()); return err }, false},
+		{"discovery unreachable", func() error { _, err := FetchOpenIDConfiguration(context.Background(), down); return err }, true},
+		{"validate", func() error {
+			return NewRemoteJWKSValidator(ok.JWKSURL(), "test-cli").Validate(context.Background(), idToken)
+		}, false},
+		{"validate unreachable", func() error {
+			return NewRemoteJWKSValidator(down+"/jwks", "test-cli").Validate(context.Background(), idToken)
+		}, true},
+		{"validate cancelled", func() error {
+			return NewRemoteJWKSValidator(ok.JWKSURL(), "test-cli").Validate(cancelled, idToken)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check := noLeaks(t)
+			err := tc.call()
+			check()
+			if (err != nil) != tc.wantErr {
+				t.Errorf("err = %v, want an error: %v", err, tc.wantErr)
+			}
+		})
+	}
 }
