@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
@@ -262,5 +263,17 @@ func TestErrorPageShowsConfiguredScopes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEscapeTextMatchesHTMLPackage: escapeText escapes exactly as
+// html.EscapeString does.
+func TestEscapeTextMatchesHTMLPackage(t *testing.T) {
+	for _, s := range []string{"", "plain", hostileText, `<>&"'`, "&amp;&lt;", "é<ü>\u202e", "\x00<\xff>"} {
+		var b strings.Builder
+		escapeText(&b, s)
+		if got, want := b.String(), html.EscapeString(s); got != want {
+			t.Errorf("escapeText(%q) = %q, want %q", s, got, want)
+		}
 	}
 }

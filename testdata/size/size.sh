@@ -30,3 +30,19 @@ BEGIN {
 		exit 1
 	}
 }'
+
+# A program that never asks for an HTTPS callback links neither the TLS
+# server nor certificate generation: UseHTTPS is the only way to them.
+go build -trimpath -o "$dir/login-symbols" ./testdata/size/login
+go build -trimpath -tags https -o "$dir/login-https-symbols" ./testdata/size/login
+https_code='crypto/tls\.\(\*Conn\)\.serverHandshake$|crypto/x509\.CreateCertificate$'
+if go tool nm "$dir/login-symbols" | grep -E "$https_code" >/dev/null; then
+	echo "login links the TLS server or certificate generation without calling UseHTTPS:"
+	go tool nm "$dir/login-symbols" | grep -E "$https_code"
+	exit 1
+fi
+if ! go tool nm "$dir/login-https-symbols" | grep -E "$https_code" >/dev/null; then
+	echo "the check for HTTPS code finds nothing even with UseHTTPS: the symbol names changed, fix https_code in $0"
+	exit 1
+fi
+echo "login without UseHTTPS links no TLS server and no certificate generation."
