@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -118,7 +119,7 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 
 var jwksMembers = []string{"keys"}
 
-var errPrivateKey = errorf("a key holds private key material; the provider must publish public keys only")
+var errPrivateKey = errors.New("a key holds private key material; the provider must publish public keys only")
 
 // parseJWK reads one key. Any error means the key is skipped, except
 // errPrivateKey.
