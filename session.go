@@ -17,13 +17,20 @@ import (
 //	expiring, no refresh token          browser flow; the new set is saved
 //	none (ErrNoToken) or unreadable     browser flow; the new set is saved
 //	  (ErrInvalidTokenSet)
+//	issued to another client: its ID   browser flow; the new set is saved
+//	  token names another issuer or
+//	  audience, or (OpenID mode) it
+//	  has no ID token
 //	refresh failed otherwise            error (a network outage does not
 //	  (network, server error)             open a browser)
 //	store unusable (I/O, a file or      error
 //	  directory others could use)
 //
 // The skew is RefreshWithin (default one minute); a set without a known
-// expiry is used until the provider rejects it. Concurrent calls on one
+// expiry is used until the provider rejects it, and a set obtained less
+// than 10 seconds ago is used until it has actually expired, so that a
+// provider issuing very short-lived tokens does not turn every call into a
+// refresh. Concurrent calls on one
 // client share one refresh or one sign-in. When the store also implements
 // StoreLocker (FileStore does), the refresh or sign-in runs under its lock
 // and the store is read again once the lock is held, so that several
