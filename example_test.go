@@ -102,3 +102,43 @@ func ExampleCLITokenClientBuilder_OnAuthURL() {
 	// Output:
 	// <nil>
 }
+
+// OpenID Connect from the provider's discovery document: endpoints, issuer
+// and signing keys all come from it, and the ID token is verified.
+func ExampleFromOpenIDConfiguration() {
+	provider, err := loopauthtest.StartProvider(loopauthtest.WithUser(loopauthtest.User{
+		Subject: "user-42",
+		Email:   "ada@example.com",
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	ctx := context.Background()
+	cfg, err := loopauth.FetchOpenIDConfiguration(ctx, provider.Issuer())
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := loopauth.FromOpenIDConfiguration(cfg). // adds the openid scope
+								ClientID("example-cli").
+								WithOpenIDConfigurationJWKSValidator(cfg).
+								AddScopes(loopauth.ScopeEmail).
+								BrowserOpener(provider.Browser()).
+								Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := client.RunAuthorizationFlow(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims := tokens.IDToken().Claims() // verified: signature, iss, aud, exp, nonce
+	fmt.Println("scopes:", tokens.Scopes())
+	fmt.Println("subject:", claims.Subject)
+	fmt.Println("email:", claims.Email)
+	// Output:
+	// scopes: [openid email]
+	// subject: user-42
+	// email: ada@example.com
+}
