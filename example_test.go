@@ -2,11 +2,19 @@ package loopauth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/loopauth/loopauth"
 	"github.com/loopauth/loopauth/loopauthtest"
@@ -120,12 +128,13 @@ func ExampleFromOpenIDConfiguration() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := loopauth.FromOpenIDConfiguration(cfg). // adds the openid scope
-								ClientID("example-cli").
-								WithOpenIDConfigurationJWKSValidator(cfg).
-								AddScopes(loopauth.ScopeEmail).
-								BrowserOpener(provider.Browser()).
-								Build()
+	// FromOpenIDConfiguration adds the openid scope and the expected issuer.
+	client, err := loopauth.FromOpenIDConfiguration(cfg).
+		ClientID("example-cli").
+		WithOpenIDConfigurationJWKSValidator(cfg).
+		AddScopes(loopauth.ScopeEmail).
+		BrowserOpener(provider.Browser()).
+		Build()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -141,4 +150,198 @@ func ExampleFromOpenIDConfiguration() {
 	// scopes: [openid email]
 	// subject: user-42
 	// email: ada@example.com
+}
+
+// Token is the one call a CLI makes before each command: the first run signs
+// in and saves the tokens; later runs read them and open no browser.
+func ExampleCLITokenClient_Token() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	// A real CLI keeps the file under os.UserConfigDir. FileStore refuses a
+	// directory that others may write to; MkdirTemp makes one with mode 0700.
+	dir, err := os.MkdirTemp("", "loopauth-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	store := loopauth.NewFileStore(filepath.Join(dir, "tokens.json"))
+
+	// Count the times the browser is opened.
+	var signIns atomic.Int32
+	browser := provider.Browser()
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		AddScopes(loopauth.ScopeOfflineAccess).
+		BrowserOpener(func(ctx context.Context, authURL string) error {
+			signIns.Add(1)
+			return browser(ctx, authURL)
+		}).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	first, err := client.Token(ctx, store) // nothing stored: signs in
+	if err != nil {
+		log.Fatal(err)
+	}
+	second, err := client.Token(ctx, store) // still valid: read from the file
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sign-ins:", signIns.Load())
+	fmt.Println("same access token:", first.AccessToken() == second.AccessToken())
+	fmt.Println("token requests:", len(provider.TokenRequests()))
+	// Output:
+	// sign-ins: 1
+	// same access token: true
+	// token requests: 1
+}
+
+// AuthorizedHTTPClient sends each request with the current access token,
+// signing in or refreshing first when needed.
+func ExampleCLITokenClient_AuthorizedHTTPClient() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		BrowserOpener(provider.Browser()).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := loopauth.NewMemoryStore()
+
+	// The API accepts the access token the store holds, sent as a Bearer
+	// token (a real API asks the provider or checks a signature).
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens, err := store.Load(r.Context())
+		if err != nil || r.Header.Get("Authorization") != "Bearer "+tokens.AccessToken() {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, "hello, signed-in user")
+	}))
+	defer api.Close()
+
+	resp, err := client.AuthorizedHTTPClient(store).Get(api.URL + "/me")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Status)
+	fmt.Println(string(body))
+	// Output:
+	// 200 OK
+	// hello, signed-in user
+}
+
+// RefreshIfExpiring refreshes a token set that expires within the
+// threshold, and returns it unchanged otherwise.
+func ExampleCLITokenClient_RefreshIfExpiring() {
+	provider, err := loopauthtest.StartProvider(loopauthtest.WithTokenLifetime(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		AddScopes(loopauth.ScopeOfflineAccess).
+		BrowserOpener(provider.Browser()).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	tokens, err := client.RunAuthorizationFlow(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The token is valid for an hour: a one-minute threshold leaves it be.
+	outcome, err := client.RefreshIfExpiring(ctx, tokens, time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refreshed within 1m:", outcome.Refreshed())
+
+	// A two-hour threshold forces the refresh.
+	outcome, err = client.RefreshIfExpiring(ctx, tokens, 2*time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refreshed within 2h:", outcome.Refreshed())
+	fmt.Println("new access token:", outcome.TokenSet().AccessToken() != tokens.AccessToken())
+	fmt.Println("scopes kept:", outcome.TokenSet().Scopes())
+	// Output:
+	// refreshed within 1m: false
+	// refreshed within 2h: true
+	// new access token: true
+	// scopes kept: [offline_access]
+}
+
+// A JSON Web Key Set checks the signature of any JWS from its provider;
+// Verify returns the payload, whose claims are the caller's to check.
+func ExampleJSONWebKeySet_Verify() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	resp, err := http.Get(provider.JWKSURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys, err := loopauth.ParseJSONWebKeySet(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	jws := provider.SignIDToken(map[string]any{"iss": provider.Issuer(), "sub": "user-42"})
+	payload, err := keys.Verify(jws)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var claims struct {
+		Subject string `json:"sub"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("subject:", claims.Subject)
+
+	// Another payload under the same signature does not verify.
+	parts := strings.Split(jws, ".")
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"` + provider.Issuer() + `","sub":"admin"}`))
+	_, err = keys.Verify(strings.Join(parts, "."))
+	fmt.Println("tampered token:", errors.Is(err, loopauth.ErrInvalidSignature))
+	// Output:
+	// subject: user-42
+	// tampered token: true
 }
