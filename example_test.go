@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log"
 	"net/http"
@@ -344,4 +345,140 @@ func ExampleJSONWebKeySet_Verify() {
 	// Output:
 	// subject: user-42
 	// tampered token: true
+}
+
+// OpenID without discovery, as the Rust crate's README shows: explicit
+// endpoints and issuer, and an ID token used only for display, so its
+// signature is not checked (its claims still are).
+func ExampleCLITokenClientBuilder_WithoutJWKSValidation() {
+	provider, err := loopauthtest.StartProvider(loopauthtest.WithUser(loopauthtest.User{Email: "ada@example.com"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		Issuer(provider.Issuer()). // OpenID mode requires the expected issuer
+		WithOpenIDScope().
+		WithoutJWKSValidation(). // or JWKSValidator(loopauth.NewRemoteJWKSValidator(...))
+		AddScopes(loopauth.ScopeEmail).
+		BrowserOpener(provider.Browser()).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := client.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("scopes:", tokens.Scopes())
+	fmt.Println("signed in as:", tokens.IDToken().Claims().Email)
+	// Output:
+	// scopes: [openid email]
+	// signed in as: ada@example.com
+}
+
+// A success page of one's own: the renderer gets what the page may show
+// (identity, scopes, expiry), never the tokens.
+func ExampleSuccessPageRendererFunc() {
+	provider, err := loopauthtest.StartProvider(loopauthtest.WithUser(loopauthtest.User{Name: "Ada"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	seen := make(chan string, 1)
+	page := loopauth.SuccessPageRendererFunc(func(ctx context.Context, page *loopauth.PageContext) string {
+		seen <- fmt.Sprintf("name %q, scopes %v, refresh token: %v",
+			page.Claims().Name, page.Scopes(), page.HasRefreshToken())
+		// The page is served as it is: escape the provider's text in it.
+		return "<!doctype html><title>Signed in</title><p>Signed in as " +
+			html.EscapeString(page.Claims().Name) + ". You can close this tab."
+	})
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		Issuer(provider.Issuer()).
+		WithOpenIDScope().
+		WithoutJWKSValidation().
+		AddScopes(loopauth.ScopeProfile, loopauth.ScopeOfflineAccess).
+		SuccessRenderer(page).
+		BrowserOpener(provider.Browser()).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.RunAuthorizationFlow(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("the page saw:", <-seen)
+	// Output:
+	// the page saw: name "Ada", scopes [openid profile offline_access], refresh token: true
+}
+
+// A provider whose token response is not RFC 6749's, like Slack's, which
+// nests the user's token and separates scopes with commas.
+func ExampleTokenResponseParser() {
+	provider, err := loopauthtest.StartProvider(loopauthtest.WithRawTokenResponse(http.StatusOK, "application/json",
+		`{"ok":true,"authed_user":{"id":"U123","scope":"users:read,chat:write","access_token":"xoxp-example","token_type":"user"}}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	slack := func(body []byte) (loopauth.TokenResponseFields, error) {
+		var resp struct {
+			OK         bool   `json:"ok"`
+			Error      string `json:"error"`
+			AuthedUser struct {
+				AccessToken  string `json:"access_token"`
+				RefreshToken string `json:"refresh_token"`
+				ExpiresIn    *int64 `json:"expires_in"` // only with token rotation on
+				Scope        string `json:"scope"`
+			} `json:"authed_user"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil {
+			return loopauth.TokenResponseFields{}, err
+		}
+		if !resp.OK {
+			return loopauth.TokenResponseFields{}, fmt.Errorf("slack: %s", resp.Error)
+		}
+		u := resp.AuthedUser
+		return loopauth.TokenResponseFields{
+			AccessToken:  u.AccessToken, // Slack's "user" tokens are sent as Bearer tokens
+			RefreshToken: u.RefreshToken,
+			ExpiresIn:    u.ExpiresIn,
+			Scope:        strings.ReplaceAll(u.Scope, ",", " "),
+		}, nil
+	}
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		AddScopes("users:read", "chat:write").
+		TokenResponseParser(slack).
+		BrowserOpener(provider.Browser()).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := client.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("token type:", tokens.TokenType())
+	fmt.Println("scopes:", tokens.Scopes())
+	fmt.Println("expiry known:", !tokens.ExpiresAt().IsZero())
+	fmt.Println("has refresh token:", tokens.RefreshToken() != "")
+	// Output:
+	// token type: Bearer
+	// scopes: [users:read chat:write]
+	// expiry known: false
+	// has refresh token: false
 }
