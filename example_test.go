@@ -2,6 +2,8 @@ package loopauth_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -481,4 +484,78 @@ func ExampleTokenResponseParser() {
 	// scopes: [users:read chat:write]
 	// expiry known: false
 	// has refresh token: false
+}
+
+// UseHTTPS serves the callback over TLS with a fresh self-signed
+// certificate, for providers that demand an https redirect URI.
+func ExampleCLITokenClientBuilder_UseHTTPS() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	// A browser warns about a self-signed certificate and the user must
+	// click through; that is why UseHTTPS is for development, and
+	// UseHTTPSWith (a certificate the browser trusts) for people. This user
+	// agent stands in for that user: it accepts the certificate, as the
+	// click does, and notes what it was.
+	certs := make(chan *x509.Certificate, 1)
+	clickThrough := &tls.Config{
+		InsecureSkipVerify: true, // the user's click; never in a real client
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			select {
+			case certs <- cs.PeerCertificates[0]:
+			default:
+			}
+			return nil
+		},
+	}
+	userAgent := &http.Client{Transport: &http.Transport{TLSClientConfig: clickThrough, DisableKeepAlives: true}}
+	openBrowser := func(ctx context.Context, authURL string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := userAgent.Do(req) // the provider approves and redirects to the callback
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("callback answered %s", resp.Status)
+		}
+		return nil
+	}
+
+	redirectURIs := make(chan string, 1)
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		UseHTTPS().
+		OnURL(func(authURL *url.URL) { redirectURIs <- authURL.Query().Get("redirect_uri") }).
+		BrowserOpener(openBrowser).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := client.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	redirect, err := url.Parse(<-redirectURIs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cert := <-certs
+	fmt.Println("redirect URI:", redirect.Scheme+"://"+redirect.Hostname()+redirect.Path)
+	fmt.Println("certificate names 127.0.0.1:", cert.VerifyHostname("127.0.0.1") == nil)
+	fmt.Println("self-signed:", cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil)
+	fmt.Println("token type:", tokens.TokenType())
+	// Output:
+	// redirect URI: https://127.0.0.1/callback
+	// certificate names 127.0.0.1: true
+	// self-signed: true
+	// token type: Bearer
 }
