@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,25 +52,31 @@ func TestCheckOpenableURL(t *testing.T) {
 	}
 }
 
-// TestBrowserCommand covers O-01 and O-02: the launcher is never a shell,
-// and the URL is one argument.
-func TestBrowserCommand(t *testing.T) {
+// TestPlatformLaunchers covers O-01 and O-02: the launcher is never a
+// shell, and the URL is one argument; under WSL the Windows browser comes
+// first, without cmd.exe.
+func TestPlatformLaunchers(t *testing.T) {
 	u := "https://as.example/authorize?a=1&b=2|x^y<z>%PATH%!"
-	cases := map[string][]string{
-		"windows": {"rundll32", "url.dll,FileProtocolHandler", u},
-		"darwin":  {"open", u},
-		"linux":   {"xdg-open", u},
-		"freebsd": {"xdg-open", u},
+	cases := []struct {
+		goos string
+		wsl  bool
+		want [][]string
+	}{
+		{"windows", false, [][]string{{"rundll32", "url.dll,FileProtocolHandler", u}}},
+		{"darwin", false, [][]string{{"open", u}}},
+		{"linux", false, [][]string{{"xdg-open", u}}},
+		{"freebsd", false, [][]string{{"xdg-open", u}}},
+		{"linux", true, [][]string{{"wslview", u}, {"rundll32.exe", "url.dll,FileProtocolHandler", u}, {"xdg-open", u}}},
 	}
-	for goos, want := range cases {
-		name, args := browserCommand(goos, u)
-		got := append([]string{name}, args...)
-		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
-			t.Errorf("%s: %q, want %q", goos, got, want)
+	for _, c := range cases {
+		got := platformLaunchers(c.goos, c.wsl, u)
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", c.want) {
+			t.Errorf("%s wsl=%v: %q, want %q", c.goos, c.wsl, got, c.want)
 		}
-		for _, shell := range []string{"cmd", "sh", "bash", "powershell", "start"} {
-			if name == shell {
-				t.Errorf("%s launches through %s", goos, shell)
+		for _, argv := range got {
+			switch strings.TrimSuffix(argv[0], ".exe") {
+			case "cmd", "sh", "bash", "powershell", "pwsh", "start", "explorer":
+				t.Errorf("%s launches through %s", c.goos, argv[0])
 			}
 		}
 	}
@@ -89,9 +97,7 @@ func TestOpenSystemBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir)
-	// O-07: $BROWSER is a shell template on some systems; it is ignored.
-	marker := filepath.Join(dir, "browser-env-used")
-	t.Setenv("BROWSER", "sh -c 'touch "+marker+"' %s")
+	t.Setenv("BROWSER", "") // $BROWSER has its own tests
 	u := "https://as.example/authorize?response_type=code&client_id=a&state=" + strings.Repeat("s", 43) + "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&x=$(id)"
 	if err := openSystemBrowser(context.Background(), u); err != nil {
 		t.Fatal(err)
@@ -103,9 +109,6 @@ func TestOpenSystemBrowser(t *testing.T) {
 	out, err := child.CombinedOutput()
 	if err != nil || strings.Contains(string(out), "launcher-") {
 		t.Errorf("child: %v, output %q", err, out)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("$BROWSER was run")
 	}
 	got, _ := os.ReadFile(argsFile)
 	if string(got) != "1\n"+u+"\n" {
@@ -146,5 +149,183 @@ func TestOpenerChild(t *testing.T) {
 	}
 	if err := openSystemBrowser(context.Background(), u); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWhereAmI covers each signal of the headless detection and their
+// combinations (issue 11, "Where am I").
+func TestWhereAmI(t *testing.T) {
+	type machine struct {
+		goos    string
+		env     map[string]string
+		files   []string
+		release string
+	}
+	cases := []struct {
+		name     string
+		m        machine
+		headless bool
+		wsl      bool
+		reason   string // a word the reason must contain
+	}{
+		{"linux desktop X11", machine{goos: "linux", env: map[string]string{"DISPLAY": ":0"}}, false, false, "desktop"},
+		{"linux desktop Wayland", machine{goos: "linux", env: map[string]string{"WAYLAND_DISPLAY": "wayland-0"}}, false, false, "desktop"},
+		{"linux no display", machine{goos: "linux"}, true, false, "no display"},
+		{"linux empty DISPLAY", machine{goos: "linux", env: map[string]string{"DISPLAY": ""}}, true, false, "no display"},
+		{"freebsd no display", machine{goos: "freebsd"}, true, false, "no display"},
+		{"openbsd desktop", machine{goos: "openbsd", env: map[string]string{"DISPLAY": ":0"}}, false, false, "desktop"},
+		{"macOS without DISPLAY", machine{goos: "darwin"}, false, false, "desktop"},
+		{"windows without DISPLAY", machine{goos: "windows"}, false, false, "desktop"},
+		{"android without DISPLAY", machine{goos: "android"}, false, false, "desktop"},
+		{"SSH_CONNECTION", machine{goos: "linux", env: map[string]string{"SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22"}}, true, false, "SSH_CONNECTION"},
+		{"SSH_CLIENT", machine{goos: "linux", env: map[string]string{"SSH_CLIENT": "10.0.0.2 50000 22"}}, true, false, "SSH_CLIENT"},
+		{"SSH_TTY", machine{goos: "linux", env: map[string]string{"SSH_TTY": "/dev/pts/3"}}, true, false, "SSH_TTY"},
+		{"SSH with forwarded DISPLAY", machine{goos: "linux", env: map[string]string{"SSH_CONNECTION": "x", "DISPLAY": "localhost:10.0"}}, true, false, "SSH"},
+		{"SSH to a Mac", machine{goos: "darwin", env: map[string]string{"SSH_TTY": "/dev/ttys001"}}, true, false, "SSH"},
+		{"SSH to Windows", machine{goos: "windows", env: map[string]string{"SSH_CLIENT": "x"}}, true, false, "SSH"},
+		{"docker", machine{goos: "linux", files: []string{"/.dockerenv"}}, true, false, "container"},
+		{"podman", machine{goos: "linux", files: []string{"/run/.containerenv"}}, true, false, "container"},
+		{"toolbox with a display", machine{goos: "linux", env: map[string]string{"WAYLAND_DISPLAY": "wayland-0"}, files: []string{"/run/.containerenv"}}, false, false, "desktop"},
+		{"SSH into a container", machine{goos: "linux", env: map[string]string{"SSH_TTY": "x"}, files: []string{"/.dockerenv"}}, true, false, "SSH"},
+		{"WSL by name", machine{goos: "linux", env: map[string]string{"WSL_DISTRO_NAME": "Ubuntu"}}, false, true, "WSL"},
+		{"WSL by interop", machine{goos: "linux", env: map[string]string{"WSL_INTEROP": "/run/WSL/1_interop"}}, false, true, "WSL"},
+		{"WSL2 kernel (after sudo)", machine{goos: "linux", release: "5.15.153.1-microsoft-standard-WSL2\n"}, false, true, "WSL"},
+		{"WSL1 kernel", machine{goos: "linux", release: "4.4.0-19041-Microsoft\n"}, false, true, "WSL"},
+		{"WSLg display", machine{goos: "linux", env: map[string]string{"WSL_DISTRO_NAME": "Ubuntu", "DISPLAY": ":0"}}, false, true, "WSL"},
+		{"plain kernel", machine{goos: "linux", release: "6.1.0-18-amd64\n", env: map[string]string{"DISPLAY": ":0"}}, false, false, "desktop"},
+		{"SSH into WSL", machine{goos: "linux", env: map[string]string{"WSL_DISTRO_NAME": "Ubuntu", "SSH_CONNECTION": "x"}}, true, true, "SSH"},
+		{"Docker Desktop container on the WSL kernel", machine{goos: "linux", release: "5.15.153.1-microsoft-standard-WSL2", files: []string{"/.dockerenv"}}, true, false, "container"},
+		{"WSL variables on another OS", machine{goos: "windows", env: map[string]string{"WSL_DISTRO_NAME": "Ubuntu"}}, false, false, "desktop"},
+		{"container files on macOS", machine{goos: "darwin", files: []string{"/.dockerenv"}}, false, false, "desktop"},
+		{"$BROWSER over SSH (VS Code Remote)", machine{goos: "linux", env: map[string]string{"SSH_CONNECTION": "x", "BROWSER": "/home/u/.vscode-server/bin/x/helpers/browser.sh"}}, false, false, "$BROWSER"},
+		{"$BROWSER in a dev container", machine{goos: "linux", env: map[string]string{"BROWSER": "/vscode/helpers/browser.sh"}, files: []string{"/.dockerenv"}}, false, false, "$BROWSER"},
+		{"$BROWSER with no display", machine{goos: "linux", env: map[string]string{"BROWSER": "firefox"}}, false, false, "$BROWSER"},
+		{"text browser over SSH", machine{goos: "linux", env: map[string]string{"SSH_TTY": "x", "BROWSER": "w3m:/usr/bin/lynx -accept_all_cookies"}}, true, false, "SSH"},
+		{"text browser then a graphical one", machine{goos: "linux", env: map[string]string{"SSH_TTY": "x", "BROWSER": "w3m:firefox"}}, false, false, "$BROWSER"},
+		{"unusable $BROWSER", machine{goos: "linux", env: map[string]string{"BROWSER": "  :'unclosed"}}, true, false, "no display"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			getenv := func(k string) string { return c.m.env[k] }
+			exists := func(name string) bool { return slices.Contains(c.m.files, name) }
+			readFile := func(name string) ([]byte, error) {
+				if name != "/proc/sys/kernel/osrelease" || c.m.release == "" {
+					return nil, os.ErrNotExist
+				}
+				return []byte(c.m.release), nil
+			}
+			got := whereAmI(c.m.goos, getenv, exists, readFile)
+			if got.headless != c.headless || got.wsl != c.wsl || !strings.Contains(got.reason, c.reason) {
+				t.Errorf("got %+v, want headless=%v wsl=%v reason containing %q", got, c.headless, c.wsl, c.reason)
+			}
+		})
+	}
+	// The process's own environment: whatever it is, it has a reason.
+	if env := hostEnvironment(); env.reason == "" {
+		t.Errorf("hostEnvironment: %+v", env)
+	}
+}
+
+// TestSplitShellWords covers the word splitting of $BROWSER entries (O-07):
+// quotes and escapes as in sh, nothing expanded.
+func TestSplitShellWords(t *testing.T) {
+	ok := []struct {
+		in   string
+		want []string
+	}{
+		{"firefox", []string{"firefox"}},
+		{"  firefox\t--new-tab  %s ", []string{"firefox", "--new-tab", "%s"}},
+		{`'/Applications/My Browser.app/x' %s`, []string{"/Applications/My Browser.app/x", "%s"}},
+		{`"/opt/my browser/bin" -a`, []string{"/opt/my browser/bin", "-a"}},
+		{`/opt/my\ browser`, []string{"/opt/my browser"}},
+		{`a\'b "c\"d" "e\f" 'g\h'`, []string{"a'b", `c"d`, `e\f`, `g\h`}},
+		{`"a\\b" "\$HOME" "\` + "`" + `x"`, []string{`a\b`, "$HOME", "`x"}},
+		{"one\\\ntwo", []string{"onetwo"}},
+		{`pre"mid dle"'post '`, []string{"premid dlepost "}},
+		{`$HOME/bin/b ~/b *.sh $(id) ` + "`id`" + ` a;b a|b a&b`, []string{"$HOME/bin/b", "~/b", "*.sh", "$(id)", "`id`", "a;b", "a|b", "a&b"}},
+		{`C:\Windows\x`, []string{`C:Windowsx`}},
+		{`"C:\Program Files\x.exe"`, []string{`C:\Program Files\x.exe`}},
+	}
+	for _, c := range ok {
+		got, err := splitShellWords(c.in)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%q: %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	bad := []string{"", "   ", "\t\n", `'unclosed`, `"unclosed`, `a "b\"`, `trailing\`, `firefox ''`, `"" %s`, `firefox "" %s`}
+	for _, in := range bad {
+		if got, err := splitShellWords(in); err == nil {
+			t.Errorf("%q accepted as %q", in, got)
+		}
+	}
+}
+
+// TestPlaceURL covers where the URL goes in a $BROWSER command (O-07):
+// always one whole argument, never spliced into other text.
+func TestPlaceURL(t *testing.T) {
+	const u = "https://as.example/a$(id);b?x=1&y=2"
+	ok := []struct {
+		in, want []string
+	}{
+		{[]string{"firefox"}, []string{"firefox", u}},
+		{[]string{"firefox", "--new-tab"}, []string{"firefox", "--new-tab", u}},
+		{[]string{"firefox", "%s", "--new-tab"}, []string{"firefox", u, "--new-tab"}},
+		{[]string{"chromium", "--app=%s"}, []string{"chromium", "--app=" + u}},
+		{[]string{"b", "-u=%s"}, []string{"b", "-u=" + u}},
+		{[]string{"b", "%s", "%s"}, []string{"b", u, u}},
+		{[]string{"b", "100%%"}, []string{"b", "100%", u}},
+		{[]string{"b", "%%s"}, []string{"b", "%s", u}},
+		{[]string{"b", "50%", "%d"}, []string{"b", "50%", "%d", u}},
+		{[]string{"sh", "-c", `firefox "$1"`, "sh", "%s"}, []string{"sh", "-c", `firefox "$1"`, "sh", u}},
+	}
+	for _, c := range ok {
+		got, err := placeURL(c.in, u)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%q: %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	bad := [][]string{
+		{"%s"},
+		{"/bin/%s", "x"},
+		{"sh", "-c", "firefox %s"},
+		{"b", "url:%s"},
+		{"b", "--app=%s/x"},
+		{"b", "--a=%s%s"},
+		{"b", "x=%s"},
+		{"b", "%s%%"},
+	}
+	for _, in := range bad {
+		if got, err := placeURL(in, u); err == nil {
+			t.Errorf("%q accepted as %q", in, got)
+		}
+	}
+}
+
+// TestBrowserVarCommands covers the $BROWSER list (O-07): entries in order,
+// invalid ones skipped with a reason and never with the URL, ';' as the
+// separator on Windows.
+func TestBrowserVarCommands(t *testing.T) {
+	const u = "https://as.example/a?state=SECRETSTATE"
+	var skipped []string
+	skip := func(entry int, why string) { skipped = append(skipped, fmt.Sprintf("%d: %s", entry, why)) }
+	got := browserVarCommands("linux", "missing-browser %s:   :'unclosed:firefox --new-tab::b --url=%s:sh -c 'open %s':lynx", u, skip)
+	want := [][]string{{"missing-browser", u}, {"firefox", "--new-tab", u}, {"b", "--url=" + u}, {"lynx", u}}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("commands %q, want %q", got, want)
+	}
+	if len(skipped) != 4 || !strings.HasPrefix(skipped[0], "2: ") || !strings.HasPrefix(skipped[1], "3: ") ||
+		!strings.HasPrefix(skipped[2], "5: ") || !strings.HasPrefix(skipped[3], "7: ") {
+		t.Errorf("skipped %q", skipped)
+	}
+	if strings.Contains(strings.Join(skipped, "\n"), "SECRETSTATE") {
+		t.Errorf("a skip reason carries the URL: %q", skipped)
+	}
+	if got := browserVarCommands("linux", "", u, skip); got != nil {
+		t.Errorf("empty $BROWSER: %q", got)
+	}
+	win := browserVarCommands("windows", `"C:\Program Files\Mozilla Firefox\firefox.exe" -new-tab;edge`, u, skip)
+	want = [][]string{{`C:\Program Files\Mozilla Firefox\firefox.exe`, "-new-tab", u}, {"edge", u}}
+	if fmt.Sprintf("%q", win) != fmt.Sprintf("%q", want) {
+		t.Errorf("windows: %q, want %q", win, want)
 	}
 }
