@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -328,4 +329,153 @@ func TestBrowserVarCommands(t *testing.T) {
 	if fmt.Sprintf("%q", win) != fmt.Sprintf("%q", want) {
 		t.Errorf("windows: %q, want %q", win, want)
 	}
+}
+
+// TestOpenBrowserVar runs the default opener with $BROWSER against fake
+// browsers (POSIX shell scripts recording their argv) covering O-07: the
+// entries are tried in order, the first that starts wins, the URL arrives
+// as exactly one argument, no shell ever runs, the URL checks come first,
+// and skipped entries are logged at Debug without the URL.
+func TestOpenBrowserVar(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the fake browsers are POSIX shell scripts; this test runs on Linux")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"fake-browser", "xdg-open", "wslview", "launcher.bat"} {
+		script := "#!/bin/sh\necho chatter\necho chatter >&2\nprintf '%s\\n' \"$#\" \"$@\" > " + filepath.Join(dir, name+".args") + "\nexit ${FAKE_EXIT:-0}\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ran returns the argv a fake recorded ("" if it did not run) and
+	// forgets it.
+	ran := func(name string) string {
+		p := filepath.Join(dir, name+".args")
+		b, _ := os.ReadFile(p)
+		os.Remove(p)
+		return string(b)
+	}
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+	t.Setenv("FAKE_EXIT", "")
+	state := strings.Repeat("S", 43)
+	u := "https://as.example/a$(id);b?response_type=code&client_id=a&state=" + state + "&x=%3B%60"
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	open := systemBrowserOpener(logger)
+
+	t.Run("first that starts wins", func(t *testing.T) {
+		t.Setenv("BROWSER", "missing-browser %s:   :fake-browser 'two words' --url=%s:xdg-open")
+		if err := open(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ran("fake-browser"), "2\ntwo words\n--url="+u+"\n"; got != want {
+			t.Errorf("fake-browser got %q, want %q", got, want)
+		}
+		if got := ran("xdg-open") + ran("wslview"); got != "" {
+			t.Errorf("another launcher ran after the first: %q", got)
+		}
+		if !strings.Contains(logs.String(), "skipping an entry of $BROWSER") || !strings.Contains(logs.String(), "missing-browser") {
+			t.Errorf("skipped entries not logged: %s", logs.String())
+		}
+		if strings.Contains(logs.String(), state) {
+			t.Errorf("the log carries the state: %s", logs.String())
+		}
+	})
+	t.Run("URL appended as one argument", func(t *testing.T) {
+		t.Setenv("BROWSER", "fake-browser")
+		if err := open(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		if got := ran("fake-browser"); got != "1\n"+u+"\n" {
+			t.Errorf("fake-browser got %q", got)
+		}
+	})
+	t.Run("a started launcher that fails is the result", func(t *testing.T) {
+		t.Setenv("BROWSER", "fake-browser:xdg-open")
+		t.Setenv("FAKE_EXIT", "3")
+		if err := open(context.Background(), u); err == nil || strings.Contains(err.Error(), state) {
+			t.Errorf("failing launcher: %v", err)
+		}
+		ran("fake-browser")
+		if got := ran("xdg-open"); got != "" {
+			t.Errorf("xdg-open ran after a started $BROWSER entry: %q", got)
+		}
+	})
+	t.Run("nothing usable falls back to the platform launcher", func(t *testing.T) {
+		t.Setenv("BROWSER", "missing-browser:'unclosed:sh -c 'fake-browser %s'")
+		if err := open(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		if got := ran("xdg-open") + ran("wslview"); got != "1\n"+u+"\n" {
+			t.Errorf("platform launcher got %q", got)
+		}
+		if got := ran("fake-browser"); got != "" {
+			t.Errorf("the sh -c entry ran: %q", got)
+		}
+	})
+	t.Run("unsafe URL reaches no $BROWSER", func(t *testing.T) {
+		t.Setenv("BROWSER", "fake-browser")
+		if err := open(context.Background(), "file:///etc/passwd"); !errors.Is(err, ErrUnsafeURL) {
+			t.Errorf("unsafe URL: %v", err)
+		}
+		if got := ran("fake-browser"); got != "" {
+			t.Errorf("fake-browser ran: %q", got)
+		}
+	})
+	t.Run("never through a shell", func(t *testing.T) {
+		var markers []string
+		for i := range 5 {
+			markers = append(markers, filepath.Join(dir, fmt.Sprint("marker", i)))
+		}
+		for _, v := range []string{
+			"echo hi; touch " + markers[0],
+			"true $(touch " + markers[1] + ") `touch " + markers[2] + "` && touch " + markers[3] + " | touch " + markers[4],
+		} {
+			t.Setenv("BROWSER", v)
+			if err := open(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range markers {
+			if _, err := os.Stat(m); err == nil {
+				t.Errorf("%s was created: $BROWSER went through a shell", m)
+			}
+		}
+	})
+	t.Run("hostile URL is one argument", func(t *testing.T) {
+		// checkOpenableURL refuses these characters before any launcher
+		// runs; the launching itself must not depend on it.
+		hostile := `https://as.example/a b"c'd;e$(id)` + "`id`\n|f&g\\h"
+		cmds := browserVarCommands("linux", "fake-browser --x %s", hostile, func(int, string) {})
+		if err := runLaunchers(context.Background(), "linux", cmds, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := ran("fake-browser"); got != "2\n--x\n"+hostile+"\n" {
+			t.Errorf("fake-browser got %q", got)
+		}
+	})
+	t.Run("batch files refused on Windows", func(t *testing.T) {
+		err := runLaunchers(context.Background(), "windows", [][]string{{"launcher.bat", u}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "cmd.exe") {
+			t.Errorf("batch file: %v", err)
+		}
+		if got := ran("launcher.bat"); got != "" {
+			t.Errorf("batch file ran: %q", got)
+		}
+		if !isBatchFile(`C:\x\Y.CMD`) || !isBatchFile("a.bat") || isBatchFile("firefox.exe") {
+			t.Error("isBatchFile")
+		}
+	})
+	t.Run("output stays out of the program's", func(t *testing.T) {
+		t.Setenv("BROWSER", "fake-browser")
+		child := exec.Command(os.Args[0], "-test.run=^TestOpenerChild$")
+		child.Env = append(os.Environ(), "LOOPAUTH_OPENER_CHILD_URL="+u)
+		out, err := child.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "chatter") {
+			t.Errorf("child: %v, output %q", err, out)
+		}
+		if got := ran("fake-browser"); got != "1\n"+u+"\n" {
+			t.Errorf("fake-browser got %q", got)
+		}
+	})
 }
