@@ -39,7 +39,7 @@ func openSystemBrowser(ctx context.Context, authURL string) error {
 // expanded, the URL as one whole argument, never run through a shell),
 // then the platform's launcher: rundll32 url.dll,FileProtocolHandler on
 // Windows, open on macOS, xdg-open elsewhere, and under WSL the Windows
-// browser (wslview, else rundll32.exe through WSL interop, else xdg-open).
+// browser (rundll32.exe through WSL interop, else xdg-open).
 // The first command that starts is the one used: its exit status is the
 // result, and no other command is tried, so a URL is never opened twice.
 // A command that cannot be started (not installed) passes to the next.
@@ -50,18 +50,23 @@ func openSystemBrowser(ctx context.Context, authURL string) error {
 // waited for (bounded by ctx, then openerWaitDelay for inherited pipes).
 func systemBrowserOpener(logger *slog.Logger) BrowserOpener {
 	return func(ctx context.Context, authURL string) error {
-		if err := checkOpenableURL(authURL); err != nil {
-			return err
-		}
-		env := hostEnvironment()
-		cmds := browserVarCommands(runtime.GOOS, os.Getenv("BROWSER"), authURL, func(entry int, why string) {
-			if logger != nil {
-				logger.Debug("loopauth: skipping an entry of $BROWSER", "entry", entry, "reason", why)
-			}
-		})
-		cmds = append(cmds, platformLaunchers(runtime.GOOS, env.wsl, authURL)...)
-		return runLaunchers(ctx, runtime.GOOS, cmds, logger)
+		return openBrowser(ctx, authURL, runtime.GOOS, os.Getenv("BROWSER"), hostEnvironment().wsl, logger)
 	}
+}
+
+// openBrowser is the default opener for a given platform, $BROWSER value
+// and WSL or not (see systemBrowserOpener).
+func openBrowser(ctx context.Context, authURL, goos, browserVar string, wsl bool, logger *slog.Logger) error {
+	if err := checkOpenableURL(authURL); err != nil {
+		return err
+	}
+	cmds := browserVarCommands(goos, browserVar, authURL, func(entry int, why string) {
+		if logger != nil {
+			logger.Debug("loopauth: skipping an entry of $BROWSER", "entry", entry, "reason", why)
+		}
+	})
+	cmds = append(cmds, platformLaunchers(goos, wsl, authURL)...)
+	return runLaunchers(ctx, goos, cmds, logger)
 }
 
 // runLaunchers starts each command of cmds in turn (program and arguments,
@@ -110,9 +115,12 @@ func isBatchFile(path string) bool {
 // order to try them. On Windows rundll32's FileProtocolHandler takes the
 // URL as one argument; "cmd /c start" would reparse & | ^ < > and truncate
 // or inject. Under WSL the Windows browser can reach the WSL loopback
-// (localhost forwarding), so it is preferred: wslview (wslu) if installed,
-// else rundll32.exe through WSL interop, which passes the URL as one
-// argument with no cmd.exe in between; xdg-open comes last, for WSLg.
+// (localhost forwarding), so it is preferred: rundll32.exe through WSL
+// interop, found on PATH or at the default mount point, which passes the
+// URL as one argument with no cmd.exe in between. wslview is not used: it
+// pastes the URL into a PowerShell -Command string (its default engine) or
+// a cmd.exe /c line, which is the shell reparsing this opener exists to
+// avoid. xdg-open comes last (WSLg, or no interop).
 func platformLaunchers(goos string, wsl bool, authURL string) [][]string {
 	switch {
 	case goos == "windows":
@@ -121,8 +129,8 @@ func platformLaunchers(goos string, wsl bool, authURL string) [][]string {
 		return [][]string{{"open", authURL}}
 	case wsl:
 		return [][]string{
-			{"wslview", authURL},
 			{"rundll32.exe", "url.dll,FileProtocolHandler", authURL},
+			{"/mnt/c/Windows/System32/rundll32.exe", "url.dll,FileProtocolHandler", authURL},
 			{"xdg-open", authURL},
 		}
 	default:
@@ -145,8 +153,8 @@ func platformLaunchers(goos string, wsl bool, authURL string) [][]string {
 //
 // Unlike git and Python, %s is not replaced in the middle of other text: in
 // sh -c 'firefox %s' the URL would become shell code, and a URL this
-// package opens may legally contain $ ( ) ; & (an authorization endpoint's
-// path comes from the provider). Such an entry is skipped; write
+// package opens may legally contain ; & ( ) (an authorization endpoint's
+// path and query come from the provider). Such an entry is skipped; write
 // sh -c 'firefox "$1"' sh %s instead. An entry is also skipped when it is
 // empty or blank, has unbalanced quotes, a trailing backslash or an empty
 // word (empty quotes), or when its command word contains %s. skip is told the
@@ -421,13 +429,17 @@ func readSmallFile(name string) ([]byte, error) {
 // checkOpenableURL accepts only absolute https URLs, or http to a loopback
 // IP, with no user information and nothing outside printable ASCII: the
 // only URLs this package builds. Launchers also open files and arbitrary
-// schemes, and an argument starting with "-" is an option to them.
+// schemes, and an argument starting with "-" is an option to them. A $ is
+// refused too: some launchers hand the URL to a shell or PowerShell after
+// all (wslview, which xdg-open may call under WSL; a user's $BROWSER
+// script), where $(...) runs code, and net/url escapes it in every value
+// this package adds (an endpoint can write it %24).
 func checkOpenableURL(raw string) error {
 	if len(raw) > maxAuthURLBytes {
 		return errorf("%w: longer than %d bytes", ErrUnsafeURL, maxAuthURLBytes)
 	}
-	if !isVSCHAR(raw) || strings.ContainsAny(raw, " \"'`\\<>^{}|") {
-		return errorf("%w: it contains spaces, quotes, control or non-ASCII characters", ErrUnsafeURL)
+	if !isVSCHAR(raw) || strings.ContainsAny(raw, " \"'`\\<>^{}|$") {
+		return errorf("%w: it contains spaces, quotes, $, control or non-ASCII characters", ErrUnsafeURL)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {

@@ -43,6 +43,8 @@ func TestCheckOpenableURL(t *testing.T) {
 		"O-05 non-ASCII":           "https://as.example/é",
 		"O-05 backtick":            "https://as.example/`id`",
 		"O-05 quote":               `https://as.example/"&calc`,
+		"O-05 dollar":              "https://as.example/$(calc)",
+		"O-05 PowerShell variable": "https://as.example/?x=$env:USERPROFILE",
 		"O-09 over 8 KiB":          "https://as.example/?x=" + strings.Repeat("a", maxAuthURLBytes),
 		"relative":                 "/authorize",
 	}
@@ -53,10 +55,10 @@ func TestCheckOpenableURL(t *testing.T) {
 	}
 }
 
-// TestPlatformLaunchers covers O-01 and O-02: the launcher is never a
+// TestBrowserCommand covers O-01 and O-02: the launcher is never a
 // shell, and the URL is one argument; under WSL the Windows browser comes
 // first, without cmd.exe.
-func TestPlatformLaunchers(t *testing.T) {
+func TestBrowserCommand(t *testing.T) {
 	u := "https://as.example/authorize?a=1&b=2|x^y<z>%PATH%!"
 	cases := []struct {
 		goos string
@@ -67,7 +69,11 @@ func TestPlatformLaunchers(t *testing.T) {
 		{"darwin", false, [][]string{{"open", u}}},
 		{"linux", false, [][]string{{"xdg-open", u}}},
 		{"freebsd", false, [][]string{{"xdg-open", u}}},
-		{"linux", true, [][]string{{"wslview", u}, {"rundll32.exe", "url.dll,FileProtocolHandler", u}, {"xdg-open", u}}},
+		{"linux", true, [][]string{
+			{"rundll32.exe", "url.dll,FileProtocolHandler", u},
+			{"/mnt/c/Windows/System32/rundll32.exe", "url.dll,FileProtocolHandler", u},
+			{"xdg-open", u},
+		}},
 	}
 	for _, c := range cases {
 		got := platformLaunchers(c.goos, c.wsl, u)
@@ -76,7 +82,7 @@ func TestPlatformLaunchers(t *testing.T) {
 		}
 		for _, argv := range got {
 			switch strings.TrimSuffix(argv[0], ".exe") {
-			case "cmd", "sh", "bash", "powershell", "pwsh", "start", "explorer":
+			case "cmd", "sh", "bash", "powershell", "pwsh", "start", "explorer", "wslview":
 				t.Errorf("%s launches through %s", c.goos, argv[0])
 			}
 		}
@@ -88,8 +94,8 @@ func TestPlatformLaunchers(t *testing.T) {
 // the launcher's output does not reach our stdout, and a failing launcher
 // is an error (O-06).
 func TestOpenSystemBrowser(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the fake launcher is a POSIX shell script named xdg-open; this test runs on Linux")
+	if runtime.GOOS != "linux" || hostEnvironment().wsl {
+		t.Skip("the fake launcher is a POSIX shell script named xdg-open; this test runs on Linux, not WSL (the real Windows browser would open)")
 	}
 	dir := t.TempDir()
 	argsFile := filepath.Join(dir, "args")
@@ -99,7 +105,7 @@ func TestOpenSystemBrowser(t *testing.T) {
 	}
 	t.Setenv("PATH", dir)
 	t.Setenv("BROWSER", "") // $BROWSER has its own tests
-	u := "https://as.example/authorize?response_type=code&client_id=a&state=" + strings.Repeat("s", 43) + "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&x=$(id)"
+	u := "https://as.example/authorize?response_type=code&client_id=a&state=" + strings.Repeat("s", 43) + "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&x=;id&y=(z)"
 	if err := openSystemBrowser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +347,7 @@ func TestOpenBrowserVar(t *testing.T) {
 		t.Skip("the fake browsers are POSIX shell scripts; this test runs on Linux")
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"fake-browser", "xdg-open", "wslview", "launcher.bat"} {
+	for _, name := range []string{"fake-browser", "xdg-open", "launcher.bat"} {
 		script := "#!/bin/sh\necho chatter\necho chatter >&2\nprintf '%s\\n' \"$#\" \"$@\" > " + filepath.Join(dir, name+".args") + "\nexit ${FAKE_EXIT:-0}\n"
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
@@ -358,10 +364,14 @@ func TestOpenBrowserVar(t *testing.T) {
 	t.Setenv("PATH", dir+":/usr/bin:/bin")
 	t.Setenv("FAKE_EXIT", "")
 	state := strings.Repeat("S", 43)
-	u := "https://as.example/a$(id);b?response_type=code&client_id=a&state=" + state + "&x=%3B%60"
+	u := "https://as.example/a;b(c)&d?response_type=code&client_id=a&state=" + state + "&x=%3B%60%24"
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	open := systemBrowserOpener(logger)
+	// The real opener, but never WSL's: on a WSL machine that would open
+	// the real Windows browser.
+	open := func(ctx context.Context, u string) error {
+		return openBrowser(ctx, u, "linux", os.Getenv("BROWSER"), false, logger)
+	}
 
 	t.Run("first that starts wins", func(t *testing.T) {
 		t.Setenv("BROWSER", "missing-browser %s:   :fake-browser 'two words' --url=%s:xdg-open")
@@ -371,7 +381,7 @@ func TestOpenBrowserVar(t *testing.T) {
 		if got, want := ran("fake-browser"), "2\ntwo words\n--url="+u+"\n"; got != want {
 			t.Errorf("fake-browser got %q, want %q", got, want)
 		}
-		if got := ran("xdg-open") + ran("wslview"); got != "" {
+		if got := ran("xdg-open"); got != "" {
 			t.Errorf("another launcher ran after the first: %q", got)
 		}
 		if !strings.Contains(logs.String(), "skipping an entry of $BROWSER") || !strings.Contains(logs.String(), "missing-browser") {
@@ -406,7 +416,7 @@ func TestOpenBrowserVar(t *testing.T) {
 		if err := open(context.Background(), u); err != nil {
 			t.Fatal(err)
 		}
-		if got := ran("xdg-open") + ran("wslview"); got != "1\n"+u+"\n" {
+		if got := ran("xdg-open"); got != "1\n"+u+"\n" {
 			t.Errorf("platform launcher got %q", got)
 		}
 		if got := ran("fake-browser"); got != "" {
@@ -467,6 +477,9 @@ func TestOpenBrowserVar(t *testing.T) {
 		}
 	})
 	t.Run("output stays out of the program's", func(t *testing.T) {
+		if hostEnvironment().wsl {
+			t.Skip("on WSL the child would open the real Windows browser")
+		}
 		t.Setenv("BROWSER", "fake-browser")
 		child := exec.Command(os.Args[0], "-test.run=^TestOpenerChild$")
 		child.Env = append(os.Environ(), "LOOPAUTH_OPENER_CHILD_URL="+u)
