@@ -189,7 +189,8 @@ func (b *CLITokenClientBuilder) OpenBrowser(open bool) *CLITokenClientBuilder {
 
 // BrowserOpener replaces the system browser launcher, for a program with
 // its own way to show the URL, or for tests. Nil restores the default
-// launcher (xdg-open, open or rundll32, never through a shell).
+// launcher: the commands of $BROWSER, then xdg-open, open, rundll32, or
+// under WSL the Windows browser; never through a shell.
 func (b *CLITokenClientBuilder) BrowserOpener(fn BrowserOpener) *CLITokenClientBuilder {
 	b.opener = fn
 	return b
@@ -494,11 +495,11 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if !b.timeoutSet {
 		c.timeout = DefaultTimeout
 	}
-	if c.opener == nil {
-		c.opener = openSystemBrowser
-	}
 	if c.logger == nil {
 		c.logger = slog.New(discardHandler{})
+	}
+	if c.opener == nil {
+		c.opener = systemBrowserOpener(c.logger)
 	}
 	c.errorLog = slog.NewLogLogger(c.logger.Handler(), slog.LevelDebug)
 	if c.refreshWithin == 0 {

@@ -110,6 +110,14 @@
 // token, code, verifier, state or client secret in an error, a log line or
 // fmt output: TokenSet prints "[redacted]" in their place.
 //
+// The default opener honours $BROWSER: a list of commands separated by ':'
+// (';' on Windows), each split into words as a shell would, with quotes
+// respected and nothing expanded, and run directly, never through a shell.
+// A "%s" word (or "--option=%s") becomes the URL, which is otherwise
+// appended; the first command that starts is used. Without one it runs the
+// platform's launcher (xdg-open, open, rundll32; under WSL the Windows
+// browser through rundll32.exe).
+//
 // Callback pages are self-contained (no script, font, image or link of any
 // kind) and are sent with Cache-Control: no-store, Referrer-Policy:
 // no-referrer, X-Content-Type-Options: nosniff and a Content-Security-Policy
