@@ -328,7 +328,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	// Exactly one request with the right state is processed: a replay or
 	// a racing duplicate is told the sign-in is over (RFC 9700 §4.2.4).
 	if !s.claimed.CompareAndSwap(false, true) {
-		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed."))
+		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed: its result is in your terminal."))
 		return
 	}
 	cb := parseCallback(q)
@@ -344,7 +344,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	select {
 	case s.results <- cb:
 	case <-s.done:
-		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in. Run the command again to sign in."))
 		return
 	}
 	if s.beforeReply != nil {
@@ -359,7 +359,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 		select {
 		case page = <-reply:
 		default:
-			s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+			s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in. Run the command again to sign in."))
 			return
 		}
 	}
@@ -392,6 +392,7 @@ func (s *callbackServer) serveResult(w http.ResponseWriter, r *http.Request) {
 			s.doneConn.Store(&c)
 		}
 		s.writePage(w, p.status, p.body)
+		s.logger.Debug("loopauth: the browser fetched its page at " + donePath)
 	}
 }
 
@@ -453,7 +454,11 @@ func (s *callbackServer) refuse(w http.ResponseWriter, status int, message strin
 	} else {
 		s.logRefusalSummary()
 	}
-	s.writePage(w, status, statusPage(status, message))
+	page := statusPage(status, message)
+	if badState {
+		page = staleCallbackPage()
+	}
+	s.writePage(w, status, page)
 }
 
 // logRefusalSummary counts a refusal that is not logged by itself and
