@@ -11,14 +11,18 @@ import (
 )
 
 // SuccessPageRenderer renders the page the browser shows after a
-// successful sign-in. The returned string is served as text/html as is:
-// escape every value taken from the context (html/template does).
+// successful sign-in. The returned string is served as text/html as is,
+// once, at the clean path /done the callback redirects to, under the same
+// headers as the default pages (a Content-Security-Policy that allows
+// inline styles and data: images and nothing else): escape every value
+// taken from the context (html/template does).
 type SuccessPageRenderer interface {
 	RenderSuccess(ctx context.Context, page *PageContext) string
 }
 
 // ErrorPageRenderer renders the page the browser shows when the flow fails
-// while the browser is waiting for an answer.
+// while the browser is waiting for an answer; it is served like the
+// success page.
 type ErrorPageRenderer interface {
 	RenderError(ctx context.Context, page *ErrorPageContext) string
 }
@@ -92,9 +96,10 @@ func (p *ErrorPageContext) ClientID() string { return p.clientID }
 
 // setPageHeaders sets the headers of every page the callback server sends,
 // Connection: close included.
-// The page sits on a URL that still holds the code: nothing may be cached,
-// leak through Referer, be sniffed as another type, framed, or load
-// anything from anywhere (RFC 9700 §4.2.4).
+// The callback's own answer sits on a URL that holds the code, and the
+// result page may show who signed in: nothing may be cached, leak through
+// Referer, be sniffed as another type, framed, or load anything from
+// anywhere (RFC 9700 §4.2.4).
 func setPageHeaders(h http.Header) {
 	// One array backs every value (one allocation instead of one per
 	// header); the three-index slices keep an append to one header from
