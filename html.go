@@ -164,7 +164,6 @@ p{margin:.5rem 0}
 .muted{color:var(--muted)}
 .who{margin:1rem 0;padding:.75rem 1rem;border-radius:8px;background:var(--chip)}
 .who strong{font-size:1.1rem}
-.mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9rem;overflow-wrap:anywhere}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1rem;margin:1rem 0 0}
 dt{color:var(--muted)}
 dd{margin:0;overflow-wrap:anywhere}
@@ -201,8 +200,6 @@ type pageData struct {
 	Email      string
 	Paragraphs []string // what happened
 	Steps      []string // what to do, under "What to do"
-	Code       string
-	Scopes     string
 	Facts      []detail // shown as a definition list
 	Details    []detail // folded away under "Details"
 }
@@ -245,12 +242,6 @@ func renderPage(d pageData) string {
 		}
 	}
 	b.WriteByte('\n')
-	for _, v := range [...]string{d.Code, d.Scopes} {
-		if v != "" {
-			element(&b, `<p class="mono">`, v, "</p>")
-		}
-		b.WriteByte('\n')
-	}
 	definitions(&b, "<dl>", d.Facts, "</dl>\n")
 	definitions(&b, "<details><summary>Details</summary><dl>", d.Details, "</dl></details>")
 	b.WriteString(pageTail)
@@ -354,12 +345,11 @@ func defaultSuccessPage(p *PageContext) string {
 func defaultErrorPage(p *ErrorPageContext) string {
 	what, todo := errorExplanation(p.err)
 	d := pageData{
-		Status:     "Not signed in",
-		Title:      "Authentication failed",
-		Subtitle:   what,
-		Steps:      []string{todo, "Return to your terminal: the program there says what went wrong too."},
-		Facts:      []detail{{"Access requested", strings.Join(scopeStrings(p.scopes), " | ")}},
-		Paragraphs: nil,
+		Status:   "Not signed in",
+		Title:    "Authentication failed",
+		Subtitle: what,
+		Steps:    []string{todo, "Return to your terminal: the program there says what went wrong too."},
+		Facts:    []detail{{"Access requested", strings.Join(scopeStrings(p.scopes), " | ")}},
 	}
 	if len(p.scopes) == 0 {
 		d.Facts = nil

@@ -216,7 +216,7 @@ func checkPageEscaping(t *testing.T, d pageData) {
 		}
 		return "x"
 	}
-	plain.Identity, plain.Email, plain.Code, plain.Scopes, plain.Title, plain.Subtitle, plain.Status = ph(d.Identity), ph(d.Email), ph(d.Code), ph(d.Scopes), ph(d.Title), ph(d.Subtitle), ph(d.Status)
+	plain.Identity, plain.Email, plain.Title, plain.Subtitle, plain.Status = ph(d.Identity), ph(d.Email), ph(d.Title), ph(d.Subtitle), ph(d.Status)
 	phs := func(in []string) (out []string) {
 		for _, p := range in {
 			out = append(out, ph(p))
@@ -287,7 +287,7 @@ func pageText(page string) []string {
 // in every slot of the layout.
 func TestPageEscapingProperty(t *testing.T) {
 	for _, v := range []string{hostileText, "<", ">", "&amp;", `"'`, "</p><p>", "<!--", "]]>", "\x00<x>", "a<b>c</b>", strings.Repeat("<", 5000)} {
-		checkPageEscaping(t, pageData{OK: true, Status: v, Title: v, Subtitle: v, Identity: v, Email: v, Paragraphs: []string{v, v}, Steps: []string{v}, Code: v, Scopes: v, Facts: []detail{{v, v}, {v, v}}, Details: []detail{{v, v}}})
+		checkPageEscaping(t, pageData{OK: true, Status: v, Title: v, Subtitle: v, Identity: v, Email: v, Paragraphs: []string{v, v}, Steps: []string{v}, Facts: []detail{{v, v}, {v, v}}, Details: []detail{{v, v}}})
 		checkPageEscaping(t, pageData{Identity: v, Paragraphs: []string{v}})
 	}
 }
@@ -297,7 +297,7 @@ func FuzzPageEscaping(f *testing.F) {
 	f.Add(hostileText, "e@x", "access_denied", "openid email", "desc", true)
 	f.Add("", "<b>", "", "</dd>", "<details>", false)
 	f.Fuzz(func(t *testing.T, identity, email, code, scopes, desc string, ok bool) {
-		checkPageEscaping(t, pageData{OK: ok, Status: code, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Steps: []string{email, desc}, Code: code, Scopes: scopes, Facts: []detail{{code, scopes}}, Details: []detail{{identity, email}, {scopes, desc}}})
+		checkPageEscaping(t, pageData{OK: ok, Status: code, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Steps: []string{email, desc}, Facts: []detail{{code, scopes}}, Details: []detail{{identity, email}, {scopes, desc}}})
 	})
 }
 
