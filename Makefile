@@ -7,7 +7,7 @@ PKG         := ./...
 # What loopauth may add to a sign-in CLI, in KiB (see make size).
 SIZE_BUDGET_KIB ?= 384
 
-.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots
 
 ## test: vet, then every test with the race detector
 test: vet
@@ -81,6 +81,16 @@ fuzz:
 			exit 1; \
 		fi; \
 	done
+
+## screenshots: the default pages as headless Chromium shows them, in the
+## light and the dark scheme, as PNGs in SCREENSHOTS (git-ignored); the
+## same test checks them (needs Debian's chromium, or LOOPAUTH_CHROMIUM)
+SCREENSHOTS ?= screenshots
+screenshots:
+	@rm -rf $(SCREENSHOTS)
+	LOOPAUTH_SCREENSHOTS=$(abspath $(SCREENSHOTS)) go test -count=1 -run '^TestChromiumScreenshots$$' -v .
+	@test -n "$$(ls $(SCREENSHOTS)/*.png 2>/dev/null)" || { echo "no screenshots written: is chromium installed?"; exit 1; }
+	@ls $(SCREENSHOTS)
 
 ## demo: the main job, unattended, against the embedded test provider
 demo:

@@ -776,28 +776,70 @@ func TestRefreshAgainstProvider(t *testing.T) {
 }
 
 // TestFlowStopsListeningEarly covers C-24 and RFC 8252 §8.3: once the valid
-// callback is taken the port is closed, before the token exchange
-// finishes, so a replay finds nothing to talk to.
+// callback is taken nothing can complete the flow (a replay gets 409), the
+// port stays open only for the browser to fetch its page at /done (H-06),
+// and it is released as soon as that page has been written, before the
+// flow returns.
 func TestFlowStopsListeningEarly(t *testing.T) {
 	p := loopauthtest.NewProvider(t)
 	var port int
-	var dialErr error
-	c := flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+	var replay int
+	var callbackURL string
+	released := make(chan error, 1)
+	opener := func(ctx context.Context, authURL string) error {
+		client := &http.Client{
+			Transport: &http.Transport{DisableKeepAlives: true},
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.URL.Path == "/callback" {
+					callbackURL = req.URL.String()
+				}
+				return nil
+			},
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		// The page has been read: the port is closed (or closing).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err != nil {
+				released <- nil
+				return nil
+			}
+			conn.Close()
+			if time.Now().After(deadline) {
+				released <- errors.New("the port still accepted connections after /done was served")
+				return nil
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	c := flowClient(t, p, opener, func(b *CLITokenClientBuilder) {
 		b.OnServerReady(func(p int) { port = p })
 		b.SuccessRenderer(SuccessPageRendererFunc(func(context.Context, *PageContext) string {
-			conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			// The exchange is done and the browser not yet answered: the
+			// same callback again is refused.
+			resp, err := http.Get(callbackURL)
 			if err == nil {
-				conn.Close()
+				replay = resp.StatusCode
+				resp.Body.Close()
 			}
-			dialErr = err
 			return "ok"
 		}))
 	})
 	if _, err := c.RunAuthorizationFlow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if dialErr == nil {
-		t.Error("the callback port still accepted connections after the callback was taken")
+	if replay != http.StatusConflict {
+		t.Errorf("a replay of the callback got %d, want 409", replay)
+	}
+	if err := <-released; err != nil {
+		t.Error(err)
 	}
 }
 

@@ -65,8 +65,11 @@
 //     the context is cancelled or Timeout (default 5 minutes) passes.
 //  5. Checks the callback's RFC 9207 iss parameter when the issuer is
 //     known, exchanges the code, verifies the ID token in OpenID mode,
-//     answers the browser with the success or error page, closes the server
-//     and returns.
+//     answers the callback with a 303 to the fixed path /done (so the code
+//     and state leave the address bar and the history), serves the success
+//     or error page there once, closes the server and returns. A browser
+//     that does not come back for the page within 2 seconds finds the port
+//     closed.
 //
 // # Security
 //

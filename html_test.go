@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,6 +65,9 @@ func TestPagesSelfContained(t *testing.T) {
 	}
 }
 
+// TestSuccessPageContent: the success page shows the identity (name and
+// email), the granted scopes, the expiry, whether the program can renew
+// it, and that the tab can be closed.
 func TestSuccessPageContent(t *testing.T) {
 	p := defaultSuccessPage(&PageContext{
 		claims:          &Claims{Name: "Ada", Email: "ada@example.com", Subject: "u-1", EmailVerified: true},
@@ -70,34 +75,95 @@ func TestSuccessPageContent(t *testing.T) {
 		expiresAt:       time.Now().Add(90*time.Minute + 30*time.Second),
 		hasRefreshToken: true,
 	})
-	for _, want := range []string{"Authentication successful", "Ada", "ada@example.com", "openid | email", "u-1", "obtained", "in 1h 30m"} {
+	for _, want := range []string{"Authentication successful", "Signed in as <strong>Ada</strong>", "ada@example.com", "openid | email", "u-1", "can renew it", "in 1h 30m (at ", "You can close this tab"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("success page lacks %q", want)
 		}
 	}
+	// Without a name the email is the identity; without either, the
+	// subject; outside OpenID mode, no identity at all.
+	for _, tc := range []struct {
+		claims *Claims
+		want   string
+	}{
+		{&Claims{Email: "ada@example.com", Subject: "u-1"}, "Signed in as <strong>ada@example.com</strong></p>"},
+		{&Claims{Subject: "u-1"}, "Signed in as <strong>u-1</strong></p>"},
+		{nil, ""},
+	} {
+		p := defaultSuccessPage(&PageContext{claims: tc.claims})
+		if tc.want == "" && strings.Contains(p, "Signed in as") || tc.want != "" && !strings.Contains(p, tc.want) {
+			t.Errorf("claims %+v: page lacks %q", tc.claims, tc.want)
+		}
+		if !strings.Contains(p, "not stated by the provider") || !strings.Contains(p, "Access expires</dt><dd>unknown") || !strings.Contains(p, "sign in again") {
+			t.Errorf("claims %+v: facts missing", tc.claims)
+		}
+	}
 }
 
-// TestErrorPageVocabulary checks that the error page text is chosen from a
-// fixed vocabulary, never from the error string.
+// TestErrorPageVocabulary checks that the error page says what happened
+// and what to do for each kind of error, from a fixed vocabulary, never
+// from the error string.
 func TestErrorPageVocabulary(t *testing.T) {
 	cases := []struct {
-		err  error
-		want string
+		err        error
+		what, todo string
 	}{
-		{newProviderError("access_denied", "", "", 0), "did not grant access"},
-		{newProviderError("invalid_grant", "", "", 400), "refused to issue tokens"},
-		{fmt.Errorf("%w: x", ErrCallbackMalformed), "malformed"},
-		{fmt.Errorf("%w: x", ErrInvalidTokenResponse), "could not be used"},
-		{context.Canceled, "cancelled"},
-		{errors.New("dial tcp " + secretCode), "could not be completed"},
+		{newProviderError("access_denied", "", "", 0), "did not grant access: the sign-in was declined", "allow access when the provider asks"},
+		{newProviderError("consent_required", "", "", 0), "answered the sign-in with an error", "provider's message"},
+		{newProviderError("temporarily_unavailable", "", "", 0), "had a problem", "Wait a minute"},
+		{newProviderError("invalid_grant", "", "", 400), "refused to issue tokens: the sign-in had expired", "without a long pause"},
+		{newProviderError("invalid_client", "", "", 401), "refused to issue tokens to this program", "client settings"},
+		{fmt.Errorf("%w: %w: x", ErrInvalidIDToken, ErrInvalidAudience), "failed verification", "issuer or client ID"},
+		{fmt.Errorf("%w: %w: x", ErrInvalidIDToken, ErrInvalidSignature), "failed verification", "issuer or client ID"},
+		{fmt.Errorf("%w: %w: x", ErrInvalidIDToken, ErrIDTokenExpired), "not valid at this computer's time", "date, time and time zone"},
+		{fmt.Errorf("%w: %w: x", ErrInvalidIDToken, ErrIDTokenNotYetValid), "not valid at this computer's time", "date, time and time zone"},
+		{fmt.Errorf("%w: %w: x", ErrInvalidIDToken, ErrInvalidIssuer), "failed verification", "issuer or client ID"},
+		{ErrNoIDToken, "failed verification", "issuer or client ID"},
+		{fmt.Errorf("%w: callback iss", ErrInvalidIssuer), "different provider", "intercepting"},
+		{fmt.Errorf("%w: x", ErrCallbackMalformed), "malformed", "Run the command again."},
+		{fmt.Errorf("%w: x", ErrInvalidTokenResponse), "could not be used", "maintainers"},
+		{context.Canceled, "cancelled", "when you are ready"},
+		{ErrTimeout, "stopped waiting", "in time"},
+		{errors.New("dial tcp " + secretCode), "could not be completed", "network connection"},
 	}
 	for _, tc := range cases {
 		p := defaultErrorPage(&ErrorPageContext{err: tc.err})
-		if !strings.Contains(p, tc.want) || !strings.Contains(p, "Return to your terminal") {
-			t.Errorf("%v: page lacks %q", tc.err, tc.want)
+		_, main, _ := strings.Cut(p, "<main>")
+		_, lead, _ := strings.Cut(main, `<p class="lead">`)
+		lead, _, _ = strings.Cut(lead, "</p>")
+		if !strings.Contains(lead, html.EscapeString(tc.what)) {
+			t.Errorf("%v: lead lacks %q", tc.err, tc.what)
+		}
+		if !strings.Contains(main, "<h2>What to do</h2>") || !strings.Contains(main, html.EscapeString(tc.todo)) || !strings.Contains(main, "Return to your terminal") {
+			t.Errorf("%v: page lacks what to do (%q)", tc.err, tc.todo)
+		}
+		if strings.Contains(main, "loopauth:") || strings.Contains(main, "callback iss") {
+			t.Errorf("%v: the error string is on the page", tc.err)
 		}
 		assertNoSecret(t, p)
 	}
+}
+
+// TestStaleCallbackPage: a request with a wrong or missing state (a tab
+// left from an earlier attempt) gets a refusal page that says what
+// happened and how to finish the sign-in that is waiting, and never ends
+// the flow.
+func TestStaleCallbackPage(t *testing.T) {
+	s := startTestServer(t)
+	resp := rawRequest(t, s, get("/callback?code=c&state=qwertyuiop", s.host))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	for _, want := range []string{"not the one the program is waiting for", "earlier or different sign-in attempt", "What to do", "tab it opened most recently", "run the command again"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("stale-tab page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "qwertyuiop") {
+		t.Error("the page reflects the request")
+	}
+	assertStillWaiting(t, s)
 }
 
 func TestFormatExpiry(t *testing.T) {
@@ -150,15 +216,21 @@ func checkPageEscaping(t *testing.T, d pageData) {
 		}
 		return "x"
 	}
-	plain.Identity, plain.Email, plain.Code, plain.Scopes, plain.Title, plain.Subtitle = ph(d.Identity), ph(d.Email), ph(d.Code), ph(d.Scopes), ph(d.Title), ph(d.Subtitle)
-	plain.Paragraphs = nil
-	for _, p := range d.Paragraphs {
-		plain.Paragraphs = append(plain.Paragraphs, ph(p))
+	plain.Identity, plain.Email, plain.Title, plain.Subtitle, plain.Status = ph(d.Identity), ph(d.Email), ph(d.Title), ph(d.Subtitle), ph(d.Status)
+	phs := func(in []string) (out []string) {
+		for _, p := range in {
+			out = append(out, ph(p))
+		}
+		return out
 	}
-	plain.Details = nil
-	for _, dt := range d.Details {
-		plain.Details = append(plain.Details, detail{ph(dt.Name), ph(dt.Value)})
+	phd := func(in []detail) (out []detail) {
+		for _, dt := range in {
+			out = append(out, detail{ph(dt.Name), ph(dt.Value)})
+		}
+		return out
 	}
+	plain.Paragraphs, plain.Steps = phs(d.Paragraphs), phs(d.Steps)
+	plain.Facts, plain.Details = phd(d.Facts), phd(d.Details)
 	page, want := renderPage(d), renderPage(plain)
 	if got, exp := pageTags(page), pageTags(want); strings.Join(got, "\x00") != strings.Join(exp, "\x00") {
 		t.Fatalf("markup differs from the placeholder page:\n got %q\nwant %q", got, exp)
@@ -215,7 +287,7 @@ func pageText(page string) []string {
 // in every slot of the layout.
 func TestPageEscapingProperty(t *testing.T) {
 	for _, v := range []string{hostileText, "<", ">", "&amp;", `"'`, "</p><p>", "<!--", "]]>", "\x00<x>", "a<b>c</b>", strings.Repeat("<", 5000)} {
-		checkPageEscaping(t, pageData{OK: true, Title: v, Subtitle: v, Identity: v, Email: v, Paragraphs: []string{v, v}, Code: v, Scopes: v, Details: []detail{{v, v}}})
+		checkPageEscaping(t, pageData{OK: true, Status: v, Title: v, Subtitle: v, Identity: v, Email: v, Paragraphs: []string{v, v}, Steps: []string{v}, Facts: []detail{{v, v}, {v, v}}, Details: []detail{{v, v}}})
 		checkPageEscaping(t, pageData{Identity: v, Paragraphs: []string{v}})
 	}
 }
@@ -225,7 +297,7 @@ func FuzzPageEscaping(f *testing.F) {
 	f.Add(hostileText, "e@x", "access_denied", "openid email", "desc", true)
 	f.Add("", "<b>", "", "</dd>", "<details>", false)
 	f.Fuzz(func(t *testing.T, identity, email, code, scopes, desc string, ok bool) {
-		checkPageEscaping(t, pageData{OK: ok, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Code: code, Scopes: scopes, Details: []detail{{identity, email}, {scopes, desc}}})
+		checkPageEscaping(t, pageData{OK: ok, Status: code, Title: desc, Subtitle: desc, Identity: identity, Email: email, Paragraphs: []string{desc, code}, Steps: []string{email, desc}, Facts: []detail{{code, scopes}}, Details: []detail{{identity, email}, {scopes, desc}}})
 	})
 }
 
@@ -274,6 +346,84 @@ func TestEscapeTextMatchesHTMLPackage(t *testing.T) {
 		escapeText(&b, s)
 		if got, want := b.String(), html.EscapeString(s); got != want {
 			t.Errorf("escapeText(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// cssLuminance finds "--name:#rrggbb" in css and returns the color's
+// relative luminance (WCAG 2.x).
+func cssLuminance(t *testing.T, css, name string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`--` + name + `:#([0-9a-fA-F]{6})[;}]`).FindStringSubmatch(css)
+	if m == nil {
+		t.Fatalf("no color --%s in %q", name, css)
+	}
+	var rgb [3]float64
+	for i := range rgb {
+		var v int
+		fmt.Sscanf(m[1][2*i:2*i+2], "%02x", &v)
+		c := float64(v) / 255
+		if c <= 0.04045 {
+			rgb[i] = c / 12.92
+		} else {
+			rgb[i] = math.Pow((c+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*rgb[0] + 0.7152*rgb[1] + 0.0722*rgb[2]
+}
+
+// TestPageContrast: in both color schemes, and for both accents (success
+// and failure), every text color (text, muted, and the accent of the
+// status line) has a contrast of at least 4.5:1 (WCAG AA) against every
+// background it can sit on (page, card, identity box). The colors are
+// read from the CSS of rendered pages.
+func TestPageContrast(t *testing.T) {
+	for _, ok := range []bool{true, false} {
+		page := renderPage(pageData{OK: ok, Title: "t"})
+		style := page[strings.Index(page, "<style>"):strings.Index(page, "</style>")]
+		light, dark, found := strings.Cut(style, "@media (prefers-color-scheme:dark)")
+		if !found {
+			t.Fatal("no dark scheme")
+		}
+		for scheme, css := range map[string]string{"light": light, "dark": dark} {
+			for _, fg := range []string{"text", "muted", "accent"} {
+				for _, bg := range []string{"bg", "card", "chip"} {
+					a, b := cssLuminance(t, css, fg), cssLuminance(t, css, bg)
+					ratio := (math.Max(a, b) + 0.05) / (math.Min(a, b) + 0.05)
+					if ratio < 4.5 {
+						t.Errorf("ok=%v %s scheme: --%s on --%s has contrast %.2f:1, want at least 4.5:1", ok, scheme, fg, bg, ratio)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPagesReadableWithoutCSS: every page has a language, a title and a
+// heading, and its text is in the document in reading order: the style
+// sheet hides nothing and adds no text, so a page read without CSS (or by
+// a screen reader) says everything.
+func TestPagesReadableWithoutCSS(t *testing.T) {
+	pages := []string{
+		defaultSuccessPage(&PageContext{claims: &Claims{Name: "Ada", Email: "a@x", Subject: "s"}, scopes: []Scope{"openid"}, expiresAt: time.Now().Add(time.Hour)}),
+		defaultErrorPage(&ErrorPageContext{err: newProviderError("access_denied", "no", "", 0), scopes: []Scope{"openid"}}),
+		staleCallbackPage(),
+		statusPage(410, "gone"),
+	}
+	for i, p := range pages {
+		style := p[strings.Index(p, "<style>"):strings.Index(p, "</style>")]
+		for _, hidden := range []string{"display:none", "visibility:hidden", "{content:", ";content:", "opacity:0", "font-size:0"} {
+			if strings.Contains(style, hidden) {
+				t.Errorf("page %d: the style sheet has %q", i, hidden)
+			}
+		}
+		if !strings.Contains(p, `<html lang="en">`) || !strings.Contains(p, "<title>") || !strings.Contains(p, "<h1>") {
+			t.Errorf("page %d lacks lang, title or heading", i)
+		}
+		// Reading order: status line, heading, then the lead.
+		st, h1, lead := strings.Index(p, `<p class="status">`), strings.Index(p, "<h1>"), strings.Index(p, `<p class="lead">`)
+		if st < 0 || st > h1 || h1 > lead {
+			t.Errorf("page %d: status, heading and lead out of order", i)
 		}
 	}
 }

@@ -113,8 +113,11 @@ func TestFlowHTTPSSelfSigned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(leaves) != 2 || leaves[0].SerialNumber.Cmp(leaves[1].SerialNumber) == 0 {
-		t.Errorf("certificates: %d, the same one twice?", len(leaves))
+	// Each flow has two connections (the callback, then /done after the
+	// 303), which see that flow's one certificate.
+	if len(leaves) != 4 || leaves[0].SerialNumber.Cmp(leaves[1].SerialNumber) != 0 ||
+		leaves[2].SerialNumber.Cmp(leaves[3].SerialNumber) != 0 || leaves[0].SerialNumber.Cmp(leaves[2].SerialNumber) == 0 {
+		t.Errorf("certificates: %d, the same one in both flows?", len(leaves))
 	}
 }
 

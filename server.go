@@ -19,6 +19,12 @@ import (
 // callbackPath is the fixed path of the redirect URI.
 const callbackPath = "/callback"
 
+// donePath is where the valid callback sends the browser (303 See Other)
+// once the flow has its page: the code and state leave the address bar
+// and the history, and the page is served there exactly once. It is the
+// only Location the server ever sends, fixed and relative (same origin).
+const donePath = "/done"
+
 // Timeouts of the callback server. A browser sends its request as soon as
 // it connects, so a peer that dawdles is not a browser.
 const (
@@ -29,8 +35,10 @@ const (
 	// a browser sends its request as soon as it connects, and drops and
 	// retries a speculative preconnect that the server closed.
 	callbackFirstByteTimeout = 2 * time.Second
-	// winnerCloseWait bounds how long teardown waits for the connection
-	// that carried the valid callback to finish writing its page.
+	// winnerCloseWait bounds how long teardown waits for the browser to
+	// get its page: the 303 on the connection that carried the valid
+	// callback, then the page at donePath. A browser that does not follow
+	// the redirect in time finds the port closed.
 	winnerCloseWait = 2 * time.Second
 )
 
@@ -82,10 +90,16 @@ type callbackServer struct {
 	winner       atomic.Pointer[net.Conn]
 	winnerClosed chan struct{}
 	winnerOnce   sync.Once
-	closeOnce    sync.Once
-	stopped      atomic.Bool // the listener was closed on purpose
-	beforeReply  func()      // tests only: runs before the handler waits for its page
-	serveDone    chan struct{}
+
+	result      atomic.Pointer[resultPage] // the flow's page, set before the 303
+	resultSent  atomic.Bool                // donePath has served it
+	doneConn    atomic.Pointer[net.Conn]   // the connection it was served on
+	doneClosed  chan struct{}              // closed when that connection closed
+	doneOnce    sync.Once
+	closeOnce   sync.Once
+	stopped     atomic.Bool // the listener was closed on purpose
+	beforeReply func()      // tests only: runs before the handler waits for its page
+	serveDone   chan struct{}
 }
 
 // listenLoopback binds 127.0.0.1 (never a wildcard address) on the
@@ -129,6 +143,7 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		done:         make(chan struct{}),
 		serveErr:     make(chan error, 1),
 		winnerClosed: make(chan struct{}),
+		doneClosed:   make(chan struct{}),
 		serveDone:    make(chan struct{}),
 	}
 	scheme := "http"
@@ -168,11 +183,29 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 	return s
 }
 
-// stopAccepting closes the listener once the one valid callback has been
-// taken: nothing else can complete the flow, the port is released at once
-// (RFC 8252 §8.3), and Serve returns while the token request runs. The
-// connection carrying the callback stays open for its page.
+// resultPage is the flow's answer to the browser, served at donePath.
+type resultPage struct {
+	status int
+	body   string
+}
+
+// stopAccepting is called once the flow has its one authorization
+// response. When that response came through this server, a browser will
+// come back for its page at donePath, on a new connection (every response
+// says Connection: close): the listener stays open for it, and is closed
+// as soon as the page has been written (or by close, at the latest
+// winnerCloseWait after the flow answered). Until then nothing can
+// complete the flow: a replay gets 409, anything else its refusal.
+// Otherwise the port is released at once (RFC 8252 §8.3).
 func (s *callbackServer) stopAccepting() {
+	if !s.claimed.Load() {
+		s.closeListener()
+	}
+}
+
+// closeListener releases the port; Serve returns, and open connections
+// finish.
+func (s *callbackServer) closeListener() {
 	s.stopped.Store(true)
 	s.ln.Close()
 }
@@ -181,7 +214,8 @@ type connKey struct{}
 
 // connState tells the connection table which connections have a request
 // in progress, and notices when the connection that carried the valid
-// callback has been closed by net/http, i.e. its page is fully written.
+// callback, or the one that got the page at donePath, has been closed by
+// net/http, i.e. its response is fully written.
 func (s *callbackServer) connState(c net.Conn, st http.ConnState) {
 	s.ln.track(c, st)
 	if st != http.StateClosed && st != http.StateHijacked {
@@ -190,12 +224,19 @@ func (s *callbackServer) connState(c net.Conn, st http.ConnState) {
 	if w := s.winner.Load(); w != nil && *w == c {
 		s.winnerOnce.Do(func() { close(s.winnerClosed) })
 	}
+	if d := s.doneConn.Load(); d != nil && *d == c {
+		s.doneOnce.Do(func() {
+			close(s.doneClosed)
+			s.closeListener() // the browser has its page: nothing more to serve
+		})
+	}
 }
 
-// close stops the server at once. When a valid callback was answered it
-// first waits (briefly) for that connection to finish, so the browser gets
-// the whole page; other connections (favicon requests, speculative
-// preconnects) are cut. It returns once Serve has returned.
+// close stops the server. When a valid callback was answered it first
+// waits, at most winnerCloseWait in all, for that connection to finish
+// (the 303) and then for the browser to fetch and receive its page at
+// donePath; other connections (favicon requests, speculative preconnects)
+// are cut. It returns once Serve has returned.
 func (s *callbackServer) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
@@ -203,6 +244,13 @@ func (s *callbackServer) close() {
 			t := time.NewTimer(winnerCloseWait)
 			select {
 			case <-s.winnerClosed:
+				// The handler stored the page before writing the 303.
+				if s.result.Load() != nil {
+					select {
+					case <-s.doneClosed:
+					case <-t.C:
+					}
+				}
 			case <-t.C:
 			}
 			t.Stop()
@@ -235,16 +283,19 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// DNS rebinding: a web page that resolves its own name to
 		// 127.0.0.1 reaches this port with its own Host header.
 		s.refuse(w, http.StatusMisdirectedRequest, "This address does not serve that host.", false)
-	case r.URL.Path != callbackPath || r.URL.RawPath != "" || r.URL.IsAbs():
+	case r.URL.Path != callbackPath && r.URL.Path != donePath || r.URL.RawPath != "" || r.URL.IsAbs():
 		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
 	case r.Method != http.MethodGet:
 		w.Header().Set("Allow", http.MethodGet)
 		s.refuse(w, http.StatusMethodNotAllowed, "Only the provider's redirect is accepted here.", false)
 	case !isTopLevelNavigation(r.Header):
 		// A page that knows the port can make the browser send requests
-		// with <img>, fetch or an iframe; the provider's redirect is
-		// always a top-level navigation (Fetch Metadata, when sent).
+		// with <img>, fetch or an iframe; the provider's redirect, and
+		// the browser following the 303 to donePath, are always top-level
+		// navigations (Fetch Metadata, when sent).
 		s.refuse(w, http.StatusBadRequest, "Only a top-level navigation is accepted here.", false)
+	case r.URL.Path == donePath:
+		s.serveResult(w, r)
 	case len(r.URL.RawQuery) > maxCallbackQueryBytes:
 		s.refuse(w, http.StatusRequestURITooLong, "The request is too long.", false)
 	default:
@@ -277,7 +328,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	// Exactly one request with the right state is processed: a replay or
 	// a racing duplicate is told the sign-in is over (RFC 9700 §4.2.4).
 	if !s.claimed.CompareAndSwap(false, true) {
-		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed."))
+		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed: its result is in your terminal."))
 		return
 	}
 	cb := parseCallback(q)
@@ -293,7 +344,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	select {
 	case s.results <- cb:
 	case <-s.done:
-		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+		s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in. Run the command again to sign in."))
 		return
 	}
 	if s.beforeReply != nil {
@@ -308,7 +359,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 		select {
 		case page = <-reply:
 		default:
-			s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in."))
+			s.writePage(w, http.StatusServiceUnavailable, statusPage(http.StatusServiceUnavailable, "The program stopped waiting for this sign-in. Run the command again to sign in."))
 			return
 		}
 	}
@@ -316,7 +367,33 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	if cb.err != nil {
 		status = http.StatusBadRequest
 	}
-	s.writePage(w, status, page)
+	// The page waits at donePath; this URL, which holds the code and the
+	// state, is replaced in the address bar and the history by the clean
+	// one (a 303 makes the browser GET it). The result is stored first:
+	// close waits for this response, then for donePath.
+	s.result.Store(&resultPage{status: status, body: page})
+	w.Header().Set("Location", donePath)
+	s.writePage(w, http.StatusSeeOther, statusPage(http.StatusSeeOther, "The result of the sign-in is at "+donePath+"."))
+}
+
+// serveResult answers GET donePath: the flow's page, exactly once. Before
+// the page exists, or after it was served, the answer is a fixed refusal
+// page; so a second look (a reload, the back button) says where the result
+// went instead of showing it again.
+func (s *callbackServer) serveResult(w http.ResponseWriter, r *http.Request) {
+	p := s.result.Load()
+	switch {
+	case p == nil || r.URL.RawQuery != "":
+		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
+	case !s.resultSent.CompareAndSwap(false, true):
+		s.refuse(w, http.StatusGone, "This page was shown once and is gone. The result of the sign-in is in your terminal.", false)
+	default:
+		if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+			s.doneConn.Store(&c)
+		}
+		s.writePage(w, p.status, p.body)
+		s.logger.Debug("loopauth: the browser fetched its page at " + donePath)
+	}
 }
 
 // parseCallback reads the RFC 6749 §4.1.2 response of a request whose state
@@ -377,7 +454,11 @@ func (s *callbackServer) refuse(w http.ResponseWriter, status int, message strin
 	} else {
 		s.logRefusalSummary()
 	}
-	s.writePage(w, status, statusPage(status, message))
+	page := statusPage(status, message)
+	if badState {
+		page = staleCallbackPage()
+	}
+	s.writePage(w, status, page)
 }
 
 // logRefusalSummary counts a refusal that is not logged by itself and

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/loopauth/loopauth/loopauthtest"
 )
 
 // testState is a syntactically valid state (43 base64url characters).
@@ -263,6 +265,10 @@ func TestCallbackValidOnce(t *testing.T) {
 		case 200:
 			ok++
 		case 409:
+			conflict++
+		case 0:
+			// Connection refused: the winner's page at /done was served
+			// and the port released before this request connected.
 			conflict++
 		default:
 			t.Errorf("unexpected status %d", st)
@@ -773,5 +779,219 @@ func TestCallbackHostDefaultPort(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("port %d https=%v Host %q: status %d, want %d", tc.port, tc.https, tc.host, w.Code, want)
 		}
+	}
+}
+
+// TestCallbackRedirectsToDone covers H-06 and H-07 at the server: the valid
+// callback is answered with a 303 to the fixed relative path /done, with
+// no secret in the response; /done serves the flow's page exactly once,
+// under the same Host, method and Fetch Metadata checks as /callback; and
+// once it has been served the port is released.
+func TestCallbackRedirectsToDone(t *testing.T) {
+	s := startTestServer(t)
+	host := s.host
+	// Before the flow has a page there is nothing at /done.
+	if resp := rawRequest(t, s, get("/done", host)); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Location") != "" {
+		t.Fatalf("early /done: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	answered := make(chan *http.Response, 1)
+	go func() {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			answered <- nil
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, get("/callback?code=the-code&state="+testState, host))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			answered <- nil
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		answered <- resp
+	}()
+	cb := <-s.results
+	// While the flow exchanges the code, /done still has nothing.
+	if resp := rawRequest(t, s, get("/done", host)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/done during the exchange: %d", resp.StatusCode)
+	}
+	s.stopAccepting()
+	cb.reply <- "<p>the page</p>"
+	resp := <-answered
+	if resp == nil {
+		t.Fatal("no answer to the callback")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/done" {
+		t.Fatalf("callback answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, secret := range []string{"the-code", testState, "the page"} {
+		if strings.Contains(string(body), secret) || strings.Contains(fmt.Sprint(resp.Header), secret) {
+			t.Errorf("the 303 carries %q", secret)
+		}
+	}
+	assertSecurityHeaders(t, resp.Header)
+
+	// Refused at /done like at /callback, and the page is still there.
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"other host", get("/done", "attacker.example:"+strconv.Itoa(s.port)), 421},
+		{"POST", "POST /done HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n", 405},
+		{"image", "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: image\r\nSec-Fetch-Mode: no-cors\r\n\r\n", 400},
+		{"fetch", "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\n\r\n", 400},
+		{"query", get("/done?x=1", host), 404},
+		{"trailing slash", get("/done/", host), 404},
+	} {
+		if r := rawRequest(t, s, tc.req); r.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d", tc.name, r.StatusCode, tc.status)
+		}
+	}
+	nav := "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Site: cross-site\r\n\r\n"
+	first := rawRequest(t, s, nav)
+	page, _ := io.ReadAll(first.Body)
+	if first.StatusCode != 200 || string(page) != "<p>the page</p>" || first.Header.Get("Location") != "" {
+		t.Fatalf("/done: %d %q", first.StatusCode, page)
+	}
+	assertSecurityHeaders(t, first.Header)
+	// Served once: a second look is 410, unless the port is closed already.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			break // released
+		}
+		io.WriteString(c, nav)
+		r, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			b, _ := io.ReadAll(r.Body)
+			if r.StatusCode != http.StatusGone || strings.Contains(string(b), "the page") {
+				t.Fatalf("second /done: %d %q", r.StatusCode, b)
+			}
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the port was not released after /done was served")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCallbackDoneServedOnce: a second GET /done, on a server whose port
+// is still open, is a fixed 410 page without the result.
+func TestCallbackDoneServedOnce(t *testing.T) {
+	s := startTestServer(t)
+	s.result.Store(&resultPage{status: 200, body: "<p>the page</p>"})
+	for i, want := range []int{200, 410, 410} {
+		r := httptest.NewRequest(http.MethodGet, "/done", nil)
+		r.Host, r.RemoteAddr = s.host, "127.0.0.1:50000"
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != want || (want != 200) == strings.Contains(w.Body.String(), "the page") {
+			t.Errorf("GET %d: %d %q", i+1, w.Code, w.Body.String())
+		}
+		assertSecurityHeaders(t, w.Header())
+	}
+}
+
+// chainBrowser is a user agent that follows redirects and records, for
+// each response on the way, its path and status; follow decides whether
+// it follows the 303 to /done.
+type chainBrowser struct {
+	follow bool
+	mu     sync.Mutex
+	hops   []string // "status path", in order
+	final  string   // the final page
+	done   chan struct{}
+}
+
+func (b *chainBrowser) open(ctx context.Context, authURL string) error {
+	defer close(b.done)
+	client := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			prev := req.Response
+			b.mu.Lock()
+			b.hops = append(b.hops, fmt.Sprintf("%d %s", prev.StatusCode, prev.Request.URL.Path))
+			b.mu.Unlock()
+			if req.URL.Path == donePath && !b.follow {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if resp.StatusCode != http.StatusSeeOther {
+		b.hops = append(b.hops, fmt.Sprintf("%d %s", resp.StatusCode, resp.Request.URL.Path))
+	}
+	b.final = string(body)
+	return nil
+}
+
+// TestFlowRedirectsToDone covers H-06 end to end: the browser goes from the
+// provider to /callback, is sent with a 303 to /done, and the flow's page
+// (success or error) is what it ends on. A user agent that does not follow
+// the redirect does not hold the flow up for long, and leaves nothing
+// running.
+func TestFlowRedirectsToDone(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   []loopauthtest.Option
+		follow bool
+		hops   string
+		page   string
+	}{
+		{"success", nil, true, "302 /authorize,303 /callback,200 /done", "Authentication successful"},
+		{"access denied", []loopauthtest.Option{loopauthtest.WithAuthorizeError("access_denied", "", "")}, true, "302 /authorize,303 /callback,400 /done", "did not grant access"},
+		{"exchange refused", []loopauthtest.Option{loopauthtest.WithCodeExchangeError(400, "invalid_grant", "")}, true, "302 /authorize,303 /callback,200 /done", "refused to issue tokens"},
+		{"redirect not followed", nil, false, "302 /authorize,303 /callback", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, tc.opts...)
+			b := &chainBrowser{follow: tc.follow, done: make(chan struct{})}
+			var port int
+			c := flowClient(t, p, b.open, func(cb *CLITokenClientBuilder) { cb.OnServerReady(func(p int) { port = p }) })
+			check := noLeaks(t)
+			start := time.Now()
+			_, err := c.RunAuthorizationFlow(context.Background())
+			elapsed := time.Since(start)
+			check()
+			<-b.done
+			if (err == nil) != (tc.name == "success" || tc.name == "redirect not followed") {
+				t.Errorf("flow error: %v", err)
+			}
+			if got := strings.Join(b.hops, ","); got != tc.hops {
+				t.Errorf("hops %s, want %s", got, tc.hops)
+			}
+			if tc.page != "" && !strings.Contains(b.final, tc.page) {
+				t.Errorf("final page lacks %q:\n%s", tc.page, b.final)
+			}
+			if !tc.follow && elapsed > winnerCloseWait+openerGrace+5*time.Second {
+				t.Errorf("the flow waited %v for a browser that never came back", elapsed)
+			}
+			for _, tr := range p.TokenRequests() {
+				if code := tr.Get("code"); code != "" && strings.Contains(b.final, code) {
+					t.Error("the page holds the code")
+				}
+			}
+			assertPortReleased(t, port)
+		})
+	}
+	// loopauthtest's own browser follows the 303 and ends on a 2xx page.
+	p := loopauthtest.NewProvider(t)
+	if _, err := flowClient(t, p, p.Browser()).RunAuthorizationFlow(context.Background()); err != nil {
+		t.Fatalf("loopauthtest.Browser: %v", err)
 	}
 }
