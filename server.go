@@ -21,8 +21,9 @@ const callbackPath = "/callback"
 
 // donePath is where the valid callback sends the browser (303 See Other)
 // once the flow has its page: the code and state leave the address bar
-// and the history, and the page is served there exactly once. It is the
-// only Location the server ever sends, fixed and relative (same origin).
+// and the history, and the page is served there exactly once, to the
+// request that carries the one-time key of the 303 (donePath?k=KEY). It
+// is the only Location the server ever sends, relative (same origin).
 const donePath = "/done"
 
 // Timeouts of the callback server. A browser sends its request as soon as
@@ -187,6 +188,7 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 type resultPage struct {
 	status int
 	body   string
+	key    string // the one-time key of its address, donePath?k=KEY
 }
 
 // stopAccepting is called once the flow has its one authorization
@@ -371,9 +373,13 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	// state, is replaced in the address bar and the history by the clean
 	// one (a 303 makes the browser GET it). The result is stored first:
 	// close waits for this response, then for donePath.
-	s.result.Store(&resultPage{status: status, body: page})
-	w.Header().Set("Location", donePath)
-	s.writePage(w, http.StatusSeeOther, statusPage(http.StatusSeeOther, "The result of the sign-in is at "+donePath+"."))
+	// The one-time key in its address keeps the page (who signed in) from
+	// any local process that polls donePath: only the browser that
+	// carried the code learns it, from this answer.
+	key := newRandomString()
+	s.result.Store(&resultPage{status: status, body: page, key: key})
+	w.Header().Set("Location", donePath+"?k="+key)
+	s.writePage(w, http.StatusSeeOther, statusPage(http.StatusSeeOther, "The result of the sign-in is on the next page."))
 }
 
 // serveResult answers GET donePath: the flow's page, exactly once. Before
@@ -383,7 +389,7 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 func (s *callbackServer) serveResult(w http.ResponseWriter, r *http.Request) {
 	p := s.result.Load()
 	switch {
-	case p == nil || r.URL.RawQuery != "":
+	case p == nil || !equalSecret(strings.TrimPrefix(r.URL.RawQuery, "k="), p.key) || !strings.HasPrefix(r.URL.RawQuery, "k="):
 		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
 	case !s.resultSent.CompareAndSwap(false, true):
 		s.refuse(w, http.StatusGone, "This page was shown once and is gone. The result of the sign-in is in your terminal.", false)

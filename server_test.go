@@ -824,8 +824,10 @@ func TestCallbackRedirectsToDone(t *testing.T) {
 		t.Fatal("no answer to the callback")
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/done" {
-		t.Fatalf("callback answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	loc := resp.Header.Get("Location")
+	key, ok := strings.CutPrefix(loc, "/done?k=")
+	if resp.StatusCode != http.StatusSeeOther || !ok || len(key) < 43 {
+		t.Fatalf("callback answered %d, Location %q", resp.StatusCode, loc)
 	}
 	for _, secret := range []string{"the-code", testState, "the page"} {
 		if strings.Contains(string(body), secret) || strings.Contains(fmt.Sprint(resp.Header), secret) {
@@ -843,14 +845,17 @@ func TestCallbackRedirectsToDone(t *testing.T) {
 		{"POST", "POST /done HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n", 405},
 		{"image", "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: image\r\nSec-Fetch-Mode: no-cors\r\n\r\n", 400},
 		{"fetch", "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\n\r\n", 400},
-		{"query", get("/done?x=1", host), 404},
-		{"trailing slash", get("/done/", host), 404},
+		{"no key (a local process polling /done)", get("/done", host), 404},
+		{"wrong key", get("/done?k="+strings.Repeat("A", len(key)), host), 404},
+		{"key and more", get(loc+"&x=1", host), 404},
+		{"other query", get("/done?x=1", host), 404},
+		{"trailing slash", get("/done/?k="+key, host), 404},
 	} {
 		if r := rawRequest(t, s, tc.req); r.StatusCode != tc.status {
 			t.Errorf("%s: %d, want %d", tc.name, r.StatusCode, tc.status)
 		}
 	}
-	nav := "GET /done HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Site: cross-site\r\n\r\n"
+	nav := "GET " + loc + " HTTP/1.1\r\nHost: " + host + "\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Site: cross-site\r\n\r\n"
 	first := rawRequest(t, s, nav)
 	page, _ := io.ReadAll(first.Body)
 	if first.StatusCode != 200 || string(page) != "<p>the page</p>" || first.Header.Get("Location") != "" {
@@ -884,9 +889,9 @@ func TestCallbackRedirectsToDone(t *testing.T) {
 // is still open, is a fixed 410 page without the result.
 func TestCallbackDoneServedOnce(t *testing.T) {
 	s := startTestServer(t)
-	s.result.Store(&resultPage{status: 200, body: "<p>the page</p>"})
+	s.result.Store(&resultPage{status: 200, body: "<p>the page</p>", key: "one-time-key"})
 	for i, want := range []int{200, 410, 410} {
-		r := httptest.NewRequest(http.MethodGet, "/done", nil)
+		r := httptest.NewRequest(http.MethodGet, "/done?k=one-time-key", nil)
 		r.Host, r.RemoteAddr = s.host, "127.0.0.1:50000"
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, r)
