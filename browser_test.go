@@ -492,3 +492,30 @@ func TestOpenBrowserVar(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultOpenerLogsToClientLogger: the opener Build installs reports
+// the $BROWSER entries it skips to the client's logger, never the URL.
+func TestDefaultOpenerLogsToClientLogger(t *testing.T) {
+	if runtime.GOOS != "linux" || hostEnvironment().wsl {
+		t.Skip("needs Linux outside WSL: the fallback launcher is a fake xdg-open")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "xdg-open"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	t.Setenv("BROWSER", "'unbalanced")
+	var logs bytes.Buffer
+	c, err := NewBuilder().ClientID("c").AuthURL("https://as.example/authorize").TokenURL("https://as.example/token").
+		Logger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "https://as.example/authorize?state=" + strings.Repeat("s", 43)
+	if err := c.opener(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "skipping an entry of $BROWSER") || strings.Contains(logs.String(), strings.Repeat("s", 43)) {
+		t.Errorf("client log: %s", logs.String())
+	}
+}

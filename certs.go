@@ -480,7 +480,7 @@ func ensurePrivateDir(dir string) error {
 	case !m.IsDir():
 		return errorf("%w: %q is not a directory (mode %v)", ErrUnsafeCertificatePath, dir, m)
 	}
-	if uid, other := otherOwner(fi); other {
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
 		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
 			"%s: certificate directory %q belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)",
 			ErrUnsafeCertificatePath, dir, uid)}

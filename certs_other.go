@@ -2,10 +2,7 @@
 
 package loopauth
 
-import (
-	"io/fs"
-	"os/exec"
-)
+import "os/exec"
 
 // killGroupAtDeadline leaves exec.CommandContext's default in place: the
 // deadline kills mkcert itself (TerminateProcess on Windows), not the
@@ -18,7 +15,3 @@ func killGroupAtDeadline(*exec.Cmd) {}
 // killProcessGroup has nothing to kill beyond the process itself, which
 // Wait has already reaped.
 func killProcessGroup(*exec.Cmd) error { return nil }
-
-// otherOwner cannot tell here: on Windows the directory's ACL, inherited
-// from its parent, decides who may use it.
-func otherOwner(fs.FileInfo) (int, bool) { return 0, false }

@@ -4,7 +4,6 @@ package loopauth
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"os/exec"
 	"syscall"
@@ -37,14 +36,4 @@ func killProcessGroup(cmd *exec.Cmd) error {
 		return err
 	}
 	return nil
-}
-
-// otherOwner returns the user ID that owns fi when it is not the user this
-// process runs as (the owner of everything it creates).
-func otherOwner(fi fs.FileInfo) (uid int, other bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), int(st.Uid) != os.Geteuid()
 }

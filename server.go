@@ -388,8 +388,9 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 // went instead of showing it again.
 func (s *callbackServer) serveResult(w http.ResponseWriter, r *http.Request) {
 	p := s.result.Load()
+	key, hasKey := strings.CutPrefix(r.URL.RawQuery, "k=")
 	switch {
-	case p == nil || !equalSecret(strings.TrimPrefix(r.URL.RawQuery, "k="), p.key) || !strings.HasPrefix(r.URL.RawQuery, "k="):
+	case p == nil || !hasKey || !equalSecret(key, p.key):
 		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
 	case !s.resultSent.CompareAndSwap(false, true):
 		s.refuse(w, http.StatusGone, "This page was shown once and is gone. The result of the sign-in is in your terminal.", false)

@@ -248,7 +248,7 @@ func checkTokenFile(path string, fi fs.FileInfo) error {
 	if !modeBitsApply {
 		return nil
 	}
-	if uid, ok := fileOwner(fi); ok && uid != os.Getuid() {
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
 		return &FileModeError{Path: path, Mode: m, problem: ownerProblem, uid: uid}
 	}
 	if m.Perm()&0o077 != 0 {
@@ -267,7 +267,7 @@ func checkStoreDir(dir string, fi fs.FileInfo) error {
 	}
 	m := fi.Mode()
 	uid, ok := fileOwner(fi)
-	mine := ok && uid == os.Getuid()
+	mine := ok && uid == os.Geteuid()
 	switch {
 	case ok && !mine && uid != 0:
 		return &FileModeError{Path: dir, Mode: m, problem: ownerProblem, uid: uid}

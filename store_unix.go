@@ -17,7 +17,8 @@ const openNoFollow = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 // modeBitsApply: Unix permission bits decide who may read the token file.
 const modeBitsApply = true
 
-// fileOwner returns the user ID that owns the file.
+// fileOwner returns the user ID that owns the file. Checks compare it
+// with os.Geteuid: the effective user owns everything this process creates.
 func fileOwner(fi fs.FileInfo) (uid int, ok bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
