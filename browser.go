@@ -1,6 +1,8 @@
 package loopauth
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -460,12 +462,136 @@ func checkOpenableURL(raw string) error {
 	return errorf("%w: scheme %q is not http or https", ErrUnsafeURL, u.Scheme)
 }
 
-// printAuthURL tells the user to open the URL themselves. The URL was
-// serialized by net/url, but it is sanitized again because it goes to a
-// terminal.
-func printAuthURL(w io.Writer, authURL string, reason error) {
-	if reason != nil {
-		fmt.Fprintf(w, "Could not open a browser (%s).\n", sanitizeText(reason.Error(), 200))
+// ProgressKind says which step of a sign-in a ProgressEvent reports, in
+// the order they happen.
+type ProgressKind int
+
+// The steps of a sign-in. Not every flow has each: a flow opens a browser
+// or goes headless, and takes a callback or a paste.
+const (
+	// ProgressServerReady: the loopback server listens on Port, and the
+	// flow waits until Deadline.
+	ProgressServerReady ProgressKind = iota + 1
+	// ProgressURLReady: URL and ShortURL are known.
+	ProgressURLReady
+	// ProgressBrowserOpened: the browser opener returned without error.
+	ProgressBrowserOpened
+	// ProgressBrowserFailed: the opener failed; Err says why. The user
+	// must open ShortURL themselves, as when headless.
+	ProgressBrowserFailed
+	// ProgressHeadless: no browser is opened here; Reason says why.
+	ProgressHeadless
+	// ProgressCallbackReceived: the browser brought back the answer.
+	ProgressCallbackReceived
+	// ProgressPasteReceived: the user pasted the answer.
+	ProgressPasteReceived
+	// ProgressExchanging: the code is being exchanged for tokens.
+	ProgressExchanging
+	// ProgressVerifying: the ID token is being verified (OpenID mode).
+	ProgressVerifying
+	// ProgressDone: the flow has ended; Err is its error, nil on success.
+	ProgressDone
+)
+
+// ProgressEvent is one step of a sign-in, for OnProgress. Every event
+// carries what is known by then; none carries a code or a token.
+type ProgressEvent struct {
+	Kind     ProgressKind
+	Port     int       // the loopback server's port
+	Deadline time.Time // when the flow stops waiting for the browser
+	// URL is the authorization URL, and ShortURL the loopback server's
+	// root, http://127.0.0.1:PORT/, which redirects to it: short enough
+	// to type on another device.
+	URL, ShortURL string
+	Reason        string // ProgressHeadless: why no browser is opened here
+	Paste         bool   // paste-back is reading (see PasteFrom)
+	Err           error  // ProgressBrowserFailed and ProgressDone
+}
+
+// ProgressPrinter returns the OnProgress function a client uses when none
+// is set, writing to w: after a browser was opened, one line with the
+// short URL (a launcher can succeed and show nothing); when none was or
+// could be, how to sign in from elsewhere: the short URL, the full URL,
+// the SSH tunnel command with the real port, how to paste the address
+// back, and how long the flow waits. Everything else it ignores.
+func ProgressPrinter(w io.Writer) func(ProgressEvent) {
+	return func(e ProgressEvent) { printProgress(w, e, time.Now()) }
+}
+
+// printProgress is ProgressPrinter's body, with the clock given for tests.
+// URLs come from net/url but go to a terminal, so they are sanitized.
+func printProgress(w io.Writer, e ProgressEvent, now time.Time) {
+	short := sanitizeText(e.ShortURL, 64)
+	switch e.Kind {
+	case ProgressBrowserOpened:
+		fmt.Fprintf(w, "Opened your browser. If nothing appeared, open: %s\n", short)
+		return
+	case ProgressBrowserFailed:
+		fmt.Fprintf(w, "Could not open a browser (%s).\n", sanitizeText(e.Err.Error(), 200))
+	case ProgressHeadless:
+		fmt.Fprintf(w, "Not opening a browser here: %s.\n", sanitizeText(e.Reason, 200))
+	default:
+		return
 	}
-	fmt.Fprintf(w, "Open this URL in your browser to sign in:\n\n    %s\n\nWaiting for the browser to return...\n", sanitizeText(authURL, maxAuthURLBytes*2))
+	fmt.Fprintf(w, "To sign in, open this address in a browser:\n\n    %s\n\nIt forwards to the sign-in page:\n    %s\n\n", short, sanitizeText(e.URL, maxAuthURLBytes*2))
+	fmt.Fprintf(w, "If that browser runs on another machine, first forward port %d from there (HOST: this machine, as you reach it with ssh):\n    ssh -L %d:127.0.0.1:%d HOST\n", e.Port, e.Port, e.Port)
+	if e.Paste {
+		fmt.Fprintf(w, "Without a tunnel, sign in anyway: the browser then fails to load a 127.0.0.1 address. Paste that whole address here and press Enter.\n")
+	}
+	fmt.Fprintf(w, "\nWaiting for the sign-in (gives up in %v)...\n", e.Deadline.Sub(now).Round(time.Second))
+}
+
+// maxPasteBytes bounds one pasted line: the callback's query and the
+// address in front of it.
+const maxPasteBytes = maxCallbackQueryBytes + 1024
+
+// readPastes reads lines from r and offers each to the server (see
+// PasteFrom) until one is taken or r ends. Each refusal gets one line on
+// w, which never quotes the input.
+func readPastes(r io.Reader, w io.Writer, srv *callbackServer) {
+	br := bufio.NewReaderSize(r, maxPasteBytes)
+	for {
+		line, err := br.ReadSlice('\n')
+		tooLong := err == bufio.ErrBufferFull
+		for err == bufio.ErrBufferFull {
+			_, err = br.ReadSlice('\n')
+		}
+		if err != nil && (len(line) == 0 || tooLong) {
+			return // the end of r (Ctrl-D) leaves the server waiting
+		}
+		why := "it is too long"
+		if !tooLong {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			if why = srv.paste(string(line)); why == "" {
+				return
+			}
+		}
+		fmt.Fprintf(w, "That address cannot finish this sign-in: %s.\n", why)
+	}
+}
+
+// startPastes runs readPastes in its own goroutine and returns what stops
+// it (see PasteFrom): closing r when the flow owns it, else a read
+// deadline in the past when r has one. The stop waits for the goroutine
+// only when one of these will end its Read.
+func startPastes(r io.Reader, owned bool, w io.Writer, srv *callbackServer) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readPastes(r, w, srv)
+	}()
+	return func() {
+		d, hasDeadline := r.(interface{ SetReadDeadline(time.Time) error })
+		switch {
+		case owned:
+			r.(io.Closer).Close()
+		case hasDeadline && d.SetReadDeadline(time.Unix(1, 0)) == nil:
+			defer d.SetReadDeadline(time.Time{})
+		default:
+			return
+		}
+		<-done
+	}
 }

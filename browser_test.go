@@ -134,20 +134,6 @@ func TestOpenSystemBrowser(t *testing.T) {
 	}
 }
 
-// TestPrintAuthURL covers L-05: what is printed to the terminal has no
-// control characters.
-func TestPrintAuthURL(t *testing.T) {
-	var buf bytes.Buffer
-	printAuthURL(&buf, "https://as.example/a?x=1", errors.New("exec: \x1b[31mxdg-open\x07 not found"))
-	out := buf.String()
-	if strings.ContainsAny(out, "\x1b\x07") {
-		t.Errorf("control characters printed: %q", out)
-	}
-	if !strings.Contains(out, "https://as.example/a?x=1") || !strings.Contains(out, "Open this URL") {
-		t.Errorf("output = %q", out)
-	}
-}
-
 // TestOpenerChild is the child process of TestOpenSystemBrowser.
 func TestOpenerChild(t *testing.T) {
 	u := os.Getenv("LOOPAUTH_OPENER_CHILD_URL")

@@ -70,6 +70,10 @@ type settings struct {
 	httpClient      *http.Client
 	logger          *slog.Logger
 	stderr          io.Writer // where the authorization URL is printed
+	headless        *bool     // Headless: nil means detected (see whereAmI)
+	paste           io.Reader // PasteFrom's reader
+	pasteSet        bool      // PasteFrom was called (nil turns paste-back off)
+	onProgress      func(ProgressEvent)
 
 	refreshWithin time.Duration       // Token refreshes sets expiring this soon
 	refreshScopes []Scope             // sent with refresh requests; none by default
@@ -181,7 +185,7 @@ func (b *CLITokenClientBuilder) ErrorRenderer(r ErrorPageRenderer) *CLITokenClie
 }
 
 // OpenBrowser chooses whether the flow opens a browser (the default) or
-// only prints the authorization URL to standard error.
+// only prints how to sign in (see ProgressPrinter) to Stderr.
 func (b *CLITokenClientBuilder) OpenBrowser(open bool) *CLITokenClientBuilder {
 	b.noBrowser = !open
 	return b
@@ -260,11 +264,55 @@ func (b *CLITokenClientBuilder) OnTokenSetChange(fn func(ts *TokenSet)) *CLIToke
 	return b
 }
 
-// Stderr sets where the flow tells the user to open the authorization URL
-// when it cannot open a browser, or OpenBrowser(false) was set (default
-// os.Stderr). Pass io.Discard to show the URL yourself from an OnURL hook.
+// Stderr sets where the flow tells the user how to sign in (see
+// ProgressPrinter) and why a pasted address was refused (default
+// os.Stderr; never standard output, which belongs to the program). Pass
+// io.Discard, or set OnProgress, to show the URL yourself.
 func (b *CLITokenClientBuilder) Stderr(w io.Writer) *CLITokenClientBuilder {
 	b.stderr = w
+	return b
+}
+
+// Headless overrides the detection of a machine where a browser opened
+// here would not reach the user (an SSH session, a container or a Linux
+// machine without a display; see the README). Headless(true) never opens
+// a browser: the flow prints the short URL, the SSH tunnel command and
+// the paste-back prompt instead. Headless(false) always opens one. The
+// detection decides only for the system browser: an opener set with
+// BrowserOpener is always called unless Headless(true) is set.
+func (b *CLITokenClientBuilder) Headless(headless bool) *CLITokenClientBuilder {
+	b.headless = &headless
+	return b
+}
+
+// PasteFrom sets where the user can paste the address their browser ended
+// on (or its query) when it cannot reach the loopback server. It races the
+// server: the first valid authorization response wins, a refused paste
+// gets a one-line reason on Stderr and reading goes on, and the end of r
+// leaves the server waiting. A pasted response is checked exactly like a
+// callback, and never echoed or logged.
+//
+// By default, on Linux, paste-back reads the terminal when standard input
+// is one (and this process is in its foreground), from the moment the flow
+// prints that no browser was opened. PasteFrom(nil) turns paste-back off.
+//
+// The flow stops reading when it ends. A reader with SetReadDeadline, such
+// as a pipe from os.Pipe, is stopped that way and its deadline cleared
+// again; any other reader (os.Stdin when it is not a terminal, an
+// io.Pipe) may be left in a Read that the flow does not wait for, whose
+// data is then discarded: give the flow a reader nothing else reads.
+func (b *CLITokenClientBuilder) PasteFrom(r io.Reader) *CLITokenClientBuilder {
+	b.paste, b.pasteSet = r, true
+	return b
+}
+
+// OnProgress sets a function that receives every step of a sign-in (see
+// ProgressKind), for a CLI that shows its own status. It replaces the
+// default, ProgressPrinter(Stderr), which a function can call itself. It
+// is called from the flow's goroutines, one call at a time, and must
+// return quickly.
+func (b *CLITokenClientBuilder) OnProgress(fn func(ProgressEvent)) *CLITokenClientBuilder {
+	b.onProgress = fn
 	return b
 }
 
@@ -500,6 +548,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if c.opener == nil {
 		c.opener = systemBrowserOpener(c.logger)
+		c.systemOpener = true
 	}
 	c.errorLog = slog.NewLogLogger(c.logger.Handler(), slog.LevelDebug)
 	if c.refreshWithin == 0 {
@@ -507,6 +556,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if c.stderr == nil {
 		c.stderr = os.Stderr
+	}
+	if c.onProgress == nil {
+		c.onProgress = ProgressPrinter(c.stderr)
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -25,6 +26,9 @@ type CLITokenClient struct {
 	tokenURL *url.URL
 	now      func() time.Time // the one clock of every expiry decision
 	errorLog *log.Logger      // net/http's messages, to logger at debug level
+	// systemOpener: the opener is the system browser, which the detection
+	// of a headless machine may skip (see Headless).
+	systemOpener bool
 
 	flightMu sync.Mutex
 	flight   *flight // the refresh or sign-in that Token callers share
@@ -125,21 +129,72 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 		return nil, err
 	}
 	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsListener, c.now)
-	authURL := c.authorizationURL(srv.redirectURI, secrets)
-
+	authURL := c.authorizationURL(srv.redirectURI, secrets).String()
+	srv.authURL.Store(&authURL)
+	deadline := time.Now().Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	progress := &flowProgress{fn: c.onProgress, ev: ProgressEvent{
+		Port: srv.port, Deadline: deadline, URL: authURL, ShortURL: "http://" + srv.host + "/",
+	}}
+	secrets.progress = progress
+	progress.emit(ProgressServerReady, nil)
 	if c.onServerReady != nil {
 		c.onServerReady(srv.port)
 	}
 	if c.onURL != nil {
-		u := *authURL
-		c.onURL(&u)
+		u, _ := url.Parse(authURL)
+		c.onURL(u)
+	}
+	progress.emit(ProgressURLReady, nil)
+
+	// progress.ev is changed here only before the opener goroutine starts
+	// or after it failed, the one other goroutine that emits.
+	var stopPastes func()
+	startPasting := func(r io.Reader, owned bool) {
+		if r != nil && stopPastes == nil {
+			stopPastes = startPastes(r, owned, c.stderr, srv)
+			progress.ev.Paste = true
+		}
+	}
+	if c.pasteSet {
+		startPasting(c.paste, false)
+	}
+	// goHeadless tells the user how to sign in without a browser here,
+	// with paste-back from the terminal unless the caller chose a reader.
+	goHeadless := func(kind ProgressKind, err error) {
+		if !c.pasteSet {
+			if f := openPasteTerminal(); f != nil {
+				startPasting(f, true)
+			}
+		}
+		progress.emit(kind, err)
 	}
 
 	openerCtx, stopOpener := context.WithCancel(ctx)
-	openerDone := c.startBrowser(openerCtx, authURL.String())
+	openerDone, openerFailed := make(chan struct{}), make(chan error, 1)
+	if why := c.headlessReason(); why != "" {
+		close(openerDone)
+		progress.ev.Reason = why
+		goHeadless(ProgressHeadless, nil)
+	} else {
+		go func() {
+			defer close(openerDone)
+			if err := c.opener(openerCtx, authURL); err != nil && openerCtx.Err() == nil {
+				c.logger.Debug("loopauth: could not open a browser", "error", err)
+				openerFailed <- err
+			} else if err == nil {
+				progress.emit(ProgressBrowserOpened, nil)
+			}
+		}()
+	}
 	answered := false
 	defer func() {
 		srv.close()
+		if stopPastes != nil {
+			stopPastes() // after close: a paste offered meanwhile is refused, not stuck
+		}
 		if answered {
 			// The opener may still be reading the page it was just sent
 			// (a text browser, a test user agent): let it finish.
@@ -154,20 +209,38 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 		<-openerDone
 	}()
 
+	tokens, err := c.awaitCallback(ctx, srv, secrets, openerFailed, goHeadless, &answered)
+	progress.emit(ProgressDone, err)
+	return tokens, err
+}
+
+// awaitCallback waits for the one valid authorization response, from the
+// browser or a paste, and completes the flow with it; meanwhile an opener
+// that fails sends the flow headless. answered is set once the browser has
+// its page.
+func (c *CLITokenClient) awaitCallback(ctx context.Context, srv *callbackServer, secrets flowSecrets, openerFailed <-chan error, goHeadless func(ProgressKind, error), answered *bool) (*TokenSet, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, c.timeout)
 	defer cancelWait()
 	var cb callback
-	select {
-	case cb = <-srv.results:
-	case <-waitCtx.Done():
-		return nil, flowContextError(ctx.Err(), srv, c.timeout)
-	case err := <-srv.serveErr:
-		return nil, errorf("loopauth: the loopback callback server failed: %w", err)
+	for cb.reply == nil {
+		select {
+		case cb = <-srv.results:
+		case err := <-openerFailed:
+			goHeadless(ProgressBrowserFailed, err)
+		case <-waitCtx.Done():
+			return nil, flowContextError(ctx.Err(), srv, c.timeout)
+		case err := <-srv.serveErr:
+			return nil, errorf("loopauth: the loopback callback server failed: %w", err)
+		}
 	}
-
 	srv.stopAccepting()
+	if cb.pasted {
+		secrets.progress.emit(ProgressPasteReceived, nil)
+	} else {
+		secrets.progress.emit(ProgressCallbackReceived, nil)
+	}
 	tokens, err := c.completeFlow(ctx, cb, secrets, srv.redirectURI)
-	answered = true
+	*answered = true
 	if err != nil {
 		cb.reply <- c.renderError(ctx, err, srv.redirectURI)
 		return nil, err
@@ -175,6 +248,50 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	cb.reply <- c.renderSuccess(ctx, tokens, srv.redirectURI)
 	c.changed(tokens)
 	return tokens, nil
+}
+
+// headlessReason says why the flow opens no browser here, or "" when it
+// opens one. The detection (whereAmI) decides only for the system
+// browser: an opener set by the caller is always called.
+func (c *CLITokenClient) headlessReason() string {
+	switch {
+	case c.noBrowser:
+		return "the program turned browser opening off"
+	case c.headless != nil:
+		if *c.headless {
+			return "the program asked for headless sign-in"
+		}
+	case c.systemOpener:
+		if env := hostEnvironment(); env.headless {
+			return env.reason
+		}
+	}
+	return ""
+}
+
+// flowProgress hands one flow's steps to OnProgress, one call at a time,
+// each event carrying all that is known by then.
+type flowProgress struct {
+	mu sync.Mutex
+	fn func(ProgressEvent)
+	ev ProgressEvent
+}
+
+// emit reports a step; a nil flowProgress (a test's flowSecrets) has no
+// one to tell. An opener that returns only once the browser has come back
+// (a test user agent) has nothing left to tell the user: its success is
+// not reported after the answer arrived.
+func (p *flowProgress) emit(kind ProgressKind, err error) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if kind == ProgressBrowserOpened && p.ev.Kind >= ProgressCallbackReceived {
+		return
+	}
+	p.ev.Kind, p.ev.Err = kind, err
+	p.fn(p.ev)
 }
 
 // completeFlow turns the valid callback into tokens.
@@ -187,6 +304,7 @@ func (c *CLITokenClient) completeFlow(ctx context.Context, cb callback, secrets 
 	if cb.err != nil {
 		return nil, cb.err
 	}
+	secrets.progress.emit(ProgressExchanging, nil)
 	return c.exchangeCode(ctx, cb.code, secrets, redirectURI)
 }
 
@@ -247,27 +365,6 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 		}
 	}
 	return &IDToken{raw: newSecret(raw), alg: tok.alg, claims: claims}, nil
-}
-
-// startBrowser runs the opener in its own goroutine, so the flow serves the
-// callback while an opener blocks, and prints the URL when the browser is
-// not to be opened or could not be. The returned channel is closed when the
-// goroutine has ended.
-func (c *CLITokenClient) startBrowser(ctx context.Context, authURL string) <-chan struct{} {
-	done := make(chan struct{})
-	if c.noBrowser {
-		printAuthURL(c.stderr, authURL, nil)
-		close(done)
-		return done
-	}
-	go func() {
-		defer close(done)
-		if err := c.opener(ctx, authURL); err != nil && ctx.Err() == nil {
-			c.logger.Debug("loopauth: could not open a browser", "error", err)
-			printAuthURL(c.stderr, authURL, err)
-		}
-	}()
-	return done
 }
 
 // flowContextError explains why waiting stopped: the caller cancelled, or

@@ -470,7 +470,7 @@ func TestFlowBrowserFallback(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := out.String()
-			if !strings.Contains(s, "Open this URL in your browser") || !strings.Contains(s, p.AuthURL()+"?") {
+			if !strings.Contains(s, "To sign in, open this address in a browser") || !strings.Contains(s, p.AuthURL()+"?") {
 				t.Errorf("stderr = %q", s)
 			}
 			if open != strings.Contains(s, "Could not open a browser") {

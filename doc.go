@@ -58,11 +58,16 @@
 //  2. Binds 127.0.0.1 (never a wildcard address) on a random port, or the
 //     port of PortHint or RequirePort, and serves http://127.0.0.1:PORT/callback.
 //  3. Builds the authorization URL, calls the OnServerReady and OnURL hooks,
-//     and opens the browser in the background. If the browser cannot be
-//     opened, or OpenBrowser(false) was set, the URL is printed to standard
-//     error and the flow keeps waiting.
-//  4. Waits for the one callback request that carries the right state, until
-//     the context is cancelled or Timeout (default 5 minutes) passes.
+//     and opens the browser in the background, then prints the short URL
+//     http://127.0.0.1:PORT/ (which redirects to the authorization URL) to
+//     Stderr. Where a browser opened here cannot reach the user (SSH, a
+//     container, no display; see Headless), or when the browser cannot be
+//     opened, it prints how to sign in from elsewhere instead: the short
+//     URL, the ssh -L command for the port, and paste-back (PasteFrom).
+//     OnProgress receives each step.
+//  4. Waits for the one authorization response that carries the right
+//     state, from the callback server or pasted, until the context is
+//     cancelled or Timeout (default 5 minutes) passes.
 //  5. Checks the callback's RFC 9207 iss parameter when the issuer is
 //     known, exchanges the code, verifies the ID token in OpenID mode,
 //     answers the callback with a 303 to the fixed path /done (so the code

@@ -559,3 +559,93 @@ func ExampleCLITokenClientBuilder_UseHTTPS() {
 	// self-signed: true
 	// token type: Bearer
 }
+
+// A CLI that shows its own status follows the steps of the sign-in with
+// OnProgress. Here the test provider's user agent plays the browser.
+func ExampleCLITokenClientBuilder_OnProgress() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		BrowserOpener(provider.Browser()).
+		OnProgress(func(e loopauth.ProgressEvent) {
+			switch e.Kind {
+			case loopauth.ProgressServerReady:
+				fmt.Println("listening on 127.0.0.1; waiting at most", time.Until(e.Deadline).Round(time.Minute))
+			case loopauth.ProgressURLReady:
+				fmt.Println("short URL:", strings.HasPrefix(e.ShortURL, "http://127.0.0.1:"))
+			case loopauth.ProgressCallbackReceived:
+				fmt.Println("the browser is back")
+			case loopauth.ProgressExchanging:
+				fmt.Println("exchanging the code")
+			case loopauth.ProgressDone:
+				fmt.Println("done, error:", e.Err)
+			}
+		}).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.RunAuthorizationFlow(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// listening on 127.0.0.1; waiting at most 5m0s
+	// short URL: true
+	// the browser is back
+	// exchanging the code
+	// done, error: <nil>
+}
+
+// Signing in from a machine whose browser cannot reach the loopback port
+// (over SSH without a tunnel): the user signs in elsewhere, and pastes the
+// address the browser ended on. Here loopauthtest.LandingAddress plays
+// that browser, and a pipe plays the terminal.
+func ExampleCLITokenClientBuilder_PasteFrom() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	terminal, typing, err := os.Pipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer terminal.Close()
+	defer typing.Close()
+
+	client, err := loopauth.NewBuilder().
+		ClientID("example-cli").
+		AuthURL(provider.AuthURL()).
+		TokenURL(provider.TokenURL()).
+		Headless(true).      // as detected over SSH: no browser is opened here
+		PasteFrom(terminal). // the default reads the terminal itself (on Linux)
+		Stderr(io.Discard).  // a real CLI keeps the instructions on stderr
+		OnURL(func(u *url.URL) {
+			go func() {
+				landing, err := loopauthtest.LandingAddress(context.Background(), u.String())
+				if err != nil {
+					log.Fatal(err)
+				}
+				fmt.Fprintln(typing, landing) // the user pastes and presses Enter
+			}()
+		}).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := client.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in:", tokens.AccessToken() != "")
+	// Output:
+	// signed in: true
+}

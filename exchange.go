@@ -372,6 +372,7 @@ func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets 
 	if fields.IDToken == "" {
 		return nil, ErrNoIDToken
 	}
+	secrets.progress.emit(ProgressVerifying, nil)
 	if ts.idToken, err = c.verifyIDToken(ctx, fields.IDToken, ts.AccessToken(), secrets.nonce, nil); err != nil {
 		return nil, err
 	}

@@ -42,8 +42,8 @@ func junkRequest(i int, host string) string {
 		h = "attacker.example:" + host[strings.LastIndexByte(host, ':')+1:]
 	case 3:
 		target = "/favicon.ico"
-	case 4:
-		target = "/"
+	case 4: // "/" is the short URL: a redirect that cannot end the flow
+		target = "/robots.txt"
 	case 5: // big, under the query limit
 		target = "/callback?state=wrong&" + bigQuery
 	case 6: // over the query limit

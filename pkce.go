@@ -38,7 +38,8 @@ func s256Challenge(verifier string) string {
 type flowSecrets struct {
 	verifier string
 	state    string
-	nonce    string // OpenID mode only (OpenID Connect Core §3.1.2.1)
+	nonce    string        // OpenID mode only (OpenID Connect Core §3.1.2.1)
+	progress *flowProgress // the flow's OnProgress, told of the steps (nil: nobody)
 }
 
 func newFlowSecrets(openID bool) flowSecrets {

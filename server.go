@@ -46,10 +46,11 @@ const (
 // callback is the one request that carried the right state, handed from
 // the server to the flow. The flow answers it exactly once on reply.
 type callback struct {
-	code  string // set on success
-	iss   string // RFC 9207 issuer parameter, if any
-	err   error  // *ProviderError or ErrCallbackMalformed
-	reply chan<- string
+	code   string // set on success
+	iss    string // RFC 9207 issuer parameter, if any
+	err    error  // *ProviderError or ErrCallbackMalformed
+	pasted bool   // it came through paste-back, not the server
+	reply  chan<- string
 }
 
 // Logging of refused requests is bounded by rate, never by giving up: the
@@ -92,6 +93,7 @@ type callbackServer struct {
 	winnerClosed chan struct{}
 	winnerOnce   sync.Once
 
+	authURL     atomic.Pointer[string]     // the short URL's target
 	result      atomic.Pointer[resultPage] // the flow's page, set before the 303
 	resultSent  atomic.Bool                // donePath has served it
 	doneConn    atomic.Pointer[net.Conn]   // the connection it was served on
@@ -285,7 +287,7 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// DNS rebinding: a web page that resolves its own name to
 		// 127.0.0.1 reaches this port with its own Host header.
 		s.refuse(w, http.StatusMisdirectedRequest, "This address does not serve that host.", false)
-	case r.URL.Path != callbackPath && r.URL.Path != donePath || r.URL.RawPath != "" || r.URL.IsAbs():
+	case r.URL.Path != callbackPath && r.URL.Path != donePath && r.URL.Path != "/" || r.URL.RawPath != "" || r.URL.IsAbs():
 		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
 	case r.Method != http.MethodGet:
 		w.Header().Set("Allow", http.MethodGet)
@@ -298,6 +300,8 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusBadRequest, "Only a top-level navigation is accepted here.", false)
 	case r.URL.Path == donePath:
 		s.serveResult(w, r)
+	case r.URL.Path == "/":
+		s.redirectToProvider(w)
 	case len(r.URL.RawQuery) > maxCallbackQueryBytes:
 		s.refuse(w, http.StatusRequestURITooLong, "The request is too long.", false)
 	default:
@@ -306,30 +310,14 @@ func (s *callbackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) {
-	// Count pairs before parsing, so a flood of parameters costs nothing.
-	if strings.Count(r.URL.RawQuery, "&")+1 > maxCallbackParams {
+	q, problem := s.matchState(r.URL.RawQuery)
+	switch {
+	case problem != "":
 		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
 		return
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
-		return
-	}
-	states := q["state"]
-	matched := false
-	for _, v := range states {
-		if equalSecret(v, s.state) {
-			matched = true
-		}
-	}
-	if !matched {
-		s.refuse(w, http.StatusBadRequest, "This sign-in response is not valid for the program that is waiting.", true)
-		return
-	}
 	// Exactly one request with the right state is processed: a replay or
 	// a racing duplicate is told the sign-in is over (RFC 9700 §4.2.4).
-	if !s.claimed.CompareAndSwap(false, true) {
+	case !s.claimed.CompareAndSwap(false, true):
 		s.writePage(w, http.StatusConflict, statusPage(http.StatusConflict, "This sign-in has already been completed: its result is in your terminal."))
 		return
 	}
@@ -382,6 +370,21 @@ func (s *callbackServer) handleCallback(w http.ResponseWriter, r *http.Request) 
 	s.writePage(w, http.StatusSeeOther, statusPage(http.StatusSeeOther, "The result of the sign-in is on the next page."))
 }
 
+// redirectToProvider answers the short URL, http://127.0.0.1:PORT/ (see
+// ProgressEvent.ShortURL), with a 302 to the authorization URL: an address
+// short enough to type from another screen, with nothing to wrap or
+// quote. It reveals nothing that the authorization URL, printed on the
+// terminal and passed to the browser launcher, does not.
+func (s *callbackServer) redirectToProvider(w http.ResponseWriter) {
+	target := s.authURL.Load()
+	if target == nil {
+		s.refuse(w, http.StatusNotFound, "There is nothing here.", false)
+		return
+	}
+	w.Header().Set("Location", *target)
+	s.writePage(w, http.StatusFound, statusPage(http.StatusFound, "The sign-in continues at your provider."))
+}
+
 // serveResult answers GET donePath: the flow's page, exactly once. Before
 // the page exists, or after it was served, the answer is a fixed refusal
 // page; so a second look (a reload, the back button) says where the result
@@ -400,6 +403,55 @@ func (s *callbackServer) serveResult(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writePage(w, p.status, p.body)
 		s.logger.Debug("loopauth: the browser fetched its page at " + donePath)
+	}
+}
+
+// matchState parses an authorization response's query and compares its
+// state with the flow's, in constant time. The problem, when there is
+// one, is a short phrase for a user who pasted the response; it never
+// quotes the input.
+func (s *callbackServer) matchState(rawQuery string) (url.Values, string) {
+	// Count pairs before parsing, so a flood of parameters costs nothing.
+	if len(rawQuery) > maxCallbackQueryBytes || strings.Count(rawQuery, "&")+1 > maxCallbackParams {
+		return nil, "it is too long"
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, "it is not a valid address"
+	}
+	for _, v := range q["state"] {
+		if equalSecret(v, s.state) {
+			return q, ""
+		}
+	}
+	return nil, "it is not the answer to this sign-in (no matching state): paste the address of the sign-in started by this command"
+}
+
+// paste hands an authorization response the user pasted (the address the
+// browser ended on, or its query) to the flow, checked exactly like a
+// callback. It returns why the paste was refused, or "" when the flow
+// has taken it.
+func (s *callbackServer) paste(input string) string {
+	input = strings.TrimSpace(input)
+	if i := strings.IndexByte(input, '?'); i >= 0 {
+		input = input[i+1:]
+	}
+	input, _, _ = strings.Cut(input, "#")
+	q, problem := s.matchState(input)
+	switch {
+	case problem != "":
+		return problem
+	case !s.claimed.CompareAndSwap(false, true):
+		return "this sign-in has already been answered"
+	}
+	cb := parseCallback(q)
+	cb.pasted = true
+	cb.reply = make(chan string, 1) // the page is for a browser; nobody reads it
+	select {
+	case s.results <- cb:
+		return ""
+	case <-s.done:
+		return "the program stopped waiting for this sign-in"
 	}
 }
 

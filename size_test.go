@@ -129,7 +129,10 @@ func runSizeProbe(t *testing.T, probe, bin, issuer string) (stdout, stderr strin
 	urlFile := filepath.Join(t.TempDir(), "url")
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, probe, issuer, "size-probe")
-	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "LOOPAUTH_PROBE_URL_FILE="+urlFile)
+	// A desktop session, so that the probe opens its browser (the fake
+	// launcher) instead of going headless.
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "LOOPAUTH_PROBE_URL_FILE="+urlFile,
+		"DISPLAY=:0", "SSH_CONNECTION=", "SSH_CLIENT=", "SSH_TTY=", "BROWSER=")
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -145,3 +145,56 @@ func (p *Provider) browserMayVisit(u *url.URL) bool {
 	}
 	return false
 }
+
+// LandingAddress signs in at a loopauthtest provider as a browser on
+// another machine would (over SSH, say): it GETs authURL, clicks Approve
+// when the provider shows its consent page, and stops at the first
+// redirect away from the provider, to the program's loopback callback,
+// which such a browser cannot load. It returns that address, the one a
+// user pastes back into the waiting program, without visiting it. It
+// works from any process, given the authorization URL the program
+// printed.
+func LandingAddress(ctx context.Context, authURL string) (string, error) {
+	u, err := url.Parse(authURL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("loopauthtest: landing address: %q is not an http(s) URL", authURL)
+	}
+	var landing string
+	client := &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		Timeout:   browserTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != u.Host {
+				landing = req.URL.String()
+				return http.ErrUseLastResponse
+			}
+			if len(via) >= maxRedirects {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return "", fmt.Errorf("loopauthtest: landing address: %w", err)
+	}
+	resp, body, err := do(client, req)
+	if err != nil {
+		return "", err
+	}
+	if id := resp.Header.Get(consentHeader); landing == "" && id != "" && resp.StatusCode == http.StatusOK {
+		form := url.Values{"request_id": {id}, "decision": {"approve"}}
+		decision := u.Scheme + "://" + u.Host + u.Path + "/decision"
+		if req, err = http.NewRequestWithContext(ctx, http.MethodPost, decision, strings.NewReader(form.Encode())); err != nil {
+			return "", fmt.Errorf("loopauthtest: landing address: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, body, err = do(client, req); err != nil {
+			return "", err
+		}
+	}
+	if landing == "" {
+		return "", fmt.Errorf("loopauthtest: landing address: the provider answered %s%s and sent the browser nowhere", resp.Status, snippet(body))
+	}
+	return landing, nil
+}

@@ -358,3 +358,38 @@ func TestKeysAndRotation(t *testing.T) {
 		}
 	})
 }
+
+// TestLandingAddress: the address a browser elsewhere ends on, after the
+// consent page, is returned without being visited.
+func TestLandingAddress(t *testing.T) {
+	for _, consent := range []bool{false, true} {
+		var opts []Option
+		if consent {
+			opts = append(opts, WithConsentPage())
+		}
+		p := NewProvider(t, opts...)
+		cb := newCallback(t)
+		f := newFlow(t, cb.URL())
+		landing, err := LandingAddress(context.Background(), authURL(p, f.params()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(landing)
+		if err != nil || !strings.HasPrefix(landing, cb.URL()+"?") || u.Query().Get("state") != f.state || u.Query().Get("code") == "" {
+			t.Errorf("consent %v: landing = %q", consent, landing)
+		}
+		cb.mu.Lock()
+		visited := len(cb.got)
+		cb.mu.Unlock()
+		if visited != 0 {
+			t.Errorf("consent %v: the callback was visited", consent)
+		}
+	}
+	if _, err := LandingAddress(context.Background(), "file:///etc/passwd"); err == nil {
+		t.Error("a file URL was accepted")
+	}
+	p := NewProvider(t)
+	if _, err := LandingAddress(context.Background(), p.AuthURL()+"?client_id=cli"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("provider error page: %v", err)
+	}
+}

@@ -21,10 +21,13 @@
 //	              own user agent clicks Approve (default false)
 //	-timeout d    how long to wait for the browser to come back (default 5m)
 //
-// Environment variables: none.
-//
-// Without a browser on the machine, the URL to open is printed to standard
-// error and the demo keeps waiting. Ctrl+C cancels.
+// Environment variables: none of its own. Where a browser opened here
+// would not reach you (an SSH session, a container, no display; see the
+// README), the demo opens none: it prints a short address to open in a
+// browser elsewhere and the ssh -L command that forwards its port. Without
+// a tunnel, sign in anyway and paste the address the browser ends on into
+// the demo's standard input (a terminal or not: "echo URL | demo" works).
+// A countdown shows how long it keeps waiting; Ctrl+C cancels.
 //
 // Exit status: 0 on success, 1 on failure, 2 on bad flags, 130 when
 // cancelled.
@@ -39,6 +42,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -48,12 +52,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	auto := fs.Bool("auto", false, "sign in unattended (the test provider clicks Approve)")
@@ -96,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		WithOpenIDConfigurationJWKSValidator(cfg).
 		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
 		Stderr(stderr).
+		PasteFrom(stdin).
+		OnProgress(newStatus(stderr).show).
 		Timeout(*timeout)
 	if *auto {
 		b.BrowserOpener(p.Browser())
@@ -141,6 +147,85 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "  new ID token:  no (the provider sent none)")
 	}
 	return 0
+}
+
+// status shows the sign-in's progress on stderr: the library's own lines
+// (ProgressPrinter: the address to open, or the text for a headless
+// machine), then a countdown while the demo waits, rewritten in place on
+// a terminal and printed once otherwise, then each step.
+type status struct {
+	mu       sync.Mutex
+	w        io.Writer
+	terminal bool
+	stop     chan struct{} // closed to end the countdown
+	stopped  chan struct{} // closed when it has ended
+}
+
+func newStatus(w io.Writer) *status {
+	f, ok := w.(*os.File)
+	var fi os.FileInfo
+	if ok {
+		fi, _ = f.Stat()
+	}
+	return &status{w: w, terminal: fi != nil && fi.Mode()&os.ModeCharDevice != 0}
+}
+
+func (s *status) show(e loopauth.ProgressEvent) {
+	s.endCountdown()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	loopauth.ProgressPrinter(s.w)(e)
+	switch e.Kind {
+	case loopauth.ProgressBrowserOpened, loopauth.ProgressBrowserFailed, loopauth.ProgressHeadless:
+		s.countdown(e.Deadline)
+	case loopauth.ProgressCallbackReceived:
+		fmt.Fprintln(s.w, "The browser is back. Exchanging the code for tokens...")
+	case loopauth.ProgressPasteReceived:
+		fmt.Fprintln(s.w, "Got the pasted address. Exchanging the code for tokens...")
+	case loopauth.ProgressVerifying:
+		fmt.Fprintln(s.w, "Verifying the ID token...")
+	}
+}
+
+// countdown prints "waiting… (times out in 4m59s)": once when w is not a
+// terminal, else every second on the same line until endCountdown.
+func (s *status) countdown(deadline time.Time) {
+	line := func() string {
+		return fmt.Sprintf("waiting… (times out in %v)", time.Until(deadline).Round(time.Second))
+	}
+	if !s.terminal {
+		fmt.Fprintln(s.w, line())
+		return
+	}
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go func(stop, stopped chan struct{}) {
+		defer close(stopped)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			s.mu.Lock()
+			fmt.Fprint(s.w, "\r\x1b[K"+line())
+			s.mu.Unlock()
+			select {
+			case <-stop:
+				fmt.Fprint(s.w, "\r\x1b[K") // the next line starts clean
+				return
+			case <-tick.C:
+			}
+		}
+	}(s.stop, s.stopped)
+}
+
+// endCountdown stops the countdown, if one runs, and waits for it.
+func (s *status) endCountdown() {
+	s.mu.Lock()
+	stop, stopped := s.stop, s.stopped
+	s.stop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-stopped
+	}
 }
 
 // printFacts describes a token set without printing any token.
