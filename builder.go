@@ -57,6 +57,7 @@ type settings struct {
 	scopes          []Scope
 	port            int
 	portRequired    bool
+	localhost       bool // UseLocalhost
 	successHTML     *string
 	errorHTML       *string
 	successRenderer SuccessPageRenderer
@@ -270,6 +271,19 @@ func (b *CLITokenClientBuilder) OnTokenSetChange(fn func(ts *TokenSet)) *CLIToke
 // io.Discard, or set OnProgress, to show the URL yourself.
 func (b *CLITokenClientBuilder) Stderr(w io.Writer) *CLITokenClientBuilder {
 	b.stderr = w
+	return b
+}
+
+// UseLocalhost makes the redirect URI http://localhost:PORT/callback
+// instead of http://127.0.0.1:PORT/callback, for providers that refuse IP
+// literals (register http://localhost/callback). The server then listens
+// on both 127.0.0.1 and [::1] on the same port, since a browser may
+// resolve localhost to either, and accepts exactly the Host
+// localhost:PORT. RFC 8252 §8.3 prefers the IP literal, which stays the
+// default: the name localhost can be resolved by a hosts file or a proxy
+// setting the user does not see.
+func (b *CLITokenClientBuilder) UseLocalhost() *CLITokenClientBuilder {
+	b.localhost = true
 	return b
 }
 

@@ -124,11 +124,15 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 			return nil, err
 		}
 	}
-	ln, err := listenLoopback(ctx, c.port, c.portRequired, c.logger)
+	lns, err := listenLoopback(ctx, c.port, c.portRequired, c.localhost, c.logger)
 	if err != nil {
 		return nil, err
 	}
-	srv := startCallbackServer(ln, secrets.state, c.logger, c.errorLog, tlsListener, c.now)
+	hostname := "127.0.0.1"
+	if c.localhost {
+		hostname = "localhost"
+	}
+	srv := startCallbackServer(lns, hostname, secrets.state, c.logger, c.errorLog, tlsListener, c.now)
 	authURL := c.authorizationURL(srv.redirectURI, secrets).String()
 	srv.authURL.Store(&authURL)
 	deadline := time.Now().Add(c.timeout)

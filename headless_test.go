@@ -468,3 +468,60 @@ func TestDefaultProgressOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowLocalhost: with UseLocalhost the redirect URI names localhost,
+// both loopback addresses answer on its port, and only the Host
+// localhost:PORT is accepted.
+func TestFlowLocalhost(t *testing.T) {
+	p := loopauthtest.NewProvider(t)
+	var probeErr error
+	c := flowClient(t, p, func(ctx context.Context, u string) error {
+		probeErr = probeLocalhost(u)
+		return p.Browser()(ctx, u)
+	}, func(b *CLITokenClientBuilder) { b.UseLocalhost() })
+	check := noLeaks(t)
+	_, err := c.RunAuthorizationFlow(context.Background())
+	check()
+	if err != nil || probeErr != nil {
+		t.Fatalf("flow: %v; probe: %v", err, probeErr)
+	}
+	if got := p.AuthorizeRequests()[0].Get("redirect_uri"); !strings.HasPrefix(got, "http://localhost:") || !strings.HasSuffix(got, "/callback") {
+		t.Errorf("redirect_uri = %q", got)
+	}
+}
+
+// probeLocalhost asks the short URL of the server behind authURL's
+// redirect URI on 127.0.0.1 and on ::1, with the Host localhost:PORT and
+// with the IP literal.
+func probeLocalhost(authURL string) error {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return err
+	}
+	redirect, err := url.Parse(u.Query().Get("redirect_uri"))
+	if err != nil {
+		return err
+	}
+	port := redirect.Port()
+	for _, tc := range []struct {
+		addr, host string
+		status     int
+	}{
+		{"127.0.0.1", "localhost:" + port, http.StatusFound},
+		{"[::1]", "localhost:" + port, http.StatusFound},
+		{"127.0.0.1", "127.0.0.1:" + port, http.StatusMisdirectedRequest},
+		{"[::1]", "[::1]:" + port, http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+tc.addr+":"+port+"/", nil)
+		req.Host = tc.host
+		resp, err := noRedirectClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			return errors.New(tc.addr + " with Host " + tc.host + " answered " + resp.Status)
+		}
+	}
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -75,7 +76,7 @@ type callbackServer struct {
 	https       bool
 	redirectURI string
 	srv         *http.Server
-	ln          *connTable
+	tables      []*connTable // one per listener: 127.0.0.1, and ::1 with UseLocalhost
 
 	results  chan callback // the valid callback, at most one ever sent
 	done     chan struct{} // closed when the flow no longer listens
@@ -102,37 +103,56 @@ type callbackServer struct {
 	closeOnce   sync.Once
 	stopped     atomic.Bool // the listener was closed on purpose
 	beforeReply func()      // tests only: runs before the handler waits for its page
-	serveDone   chan struct{}
+	serving     sync.WaitGroup // the Serve calls
 }
 
 // listenLoopback binds 127.0.0.1 (never a wildcard address) on the
 // configured port: 0 for a random port, a hint that falls back to a random
-// port, or a required port whose failure wraps ErrPortInUse.
-func listenLoopback(ctx context.Context, port int, required bool, logger *slog.Logger) (net.Listener, error) {
+// port, or a required port whose failure wraps ErrPortInUse. With
+// localhost (UseLocalhost) it binds [::1] on the same port too, since a
+// browser may resolve localhost to either: when ::1 does not exist it
+// serves 127.0.0.1 alone and says so at Warn level, and when another
+// program holds the port on ::1 (it would receive the callbacks sent
+// there) it tries other random ports, or fails for a required one.
+func listenLoopback(ctx context.Context, port int, required, localhost bool, logger *slog.Logger) ([]net.Listener, error) {
 	lc := net.ListenConfig{Control: controlListener}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	ln, err := lc.Listen(ctx, "tcp4", addr)
-	if err == nil {
-		return ln, nil
-	}
-	if required {
-		return nil, errorf("%w: port %d: %w", ErrPortInUse, port, err)
-	}
-	if port != 0 {
-		logger.Debug("loopauth: port hint unavailable, using a random port", "port", port)
-		if ln, err = lc.Listen(ctx, "tcp4", "127.0.0.1:0"); err == nil {
-			return ln, nil
+	for tries := 0; ; tries++ {
+		ln, err := lc.Listen(ctx, "tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil && !required && port != 0 {
+			logger.Debug("loopauth: port hint unavailable, using a random port", "port", port)
+			ln, err = lc.Listen(ctx, "tcp4", "127.0.0.1:0")
 		}
+		switch {
+		case err != nil && required:
+			return nil, errorf("%w: port %d: %w", ErrPortInUse, port, err)
+		case err != nil:
+			return nil, errorf("loopauth: binding the loopback callback server: %w", err)
+		case !localhost:
+			return []net.Listener{ln}, nil
+		}
+		bound := ln.Addr().(*net.TCPAddr).Port
+		ln6, err := lc.Listen(ctx, "tcp6", net.JoinHostPort("::1", strconv.Itoa(bound)))
+		switch {
+		case err == nil:
+			return []net.Listener{ln, ln6}, nil
+		case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT):
+			logger.Warn("loopauth: this machine has no IPv6 loopback (::1), so the localhost callback is served on 127.0.0.1 only; browsers that try ::1 first fall back to it", "error", err)
+			return []net.Listener{ln}, nil
+		}
+		ln.Close()
+		if required || tries == 2 {
+			return nil, errorf("%w: port %d is taken on ::1, where another program would receive the callback: %w", ErrPortInUse, bound, err)
+		}
+		port = 0
 	}
-	return nil, errorf("loopauth: binding the loopback callback server: %w", err)
 }
 
 // startCallbackServer starts serving on ln, over TLS when tlsListener (which
 // wraps ln) is not nil; net/http's own messages (TLS handshake errors...) go to errorLog,
 // and now is the clock that rate-limits the log of refused requests. The
 // server holds the expected state and nothing else of the flow's secrets.
-func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, errorLog *log.Logger, tlsListener func(net.Listener) net.Listener, now func() time.Time) *callbackServer {
-	port := ln.Addr().(*net.TCPAddr).Port
+func startCallbackServer(lns []net.Listener, hostname, state string, logger *slog.Logger, errorLog *log.Logger, tlsListener func(net.Listener) net.Listener, now func() time.Time) *callbackServer {
+	port := lns[0].Addr().(*net.TCPAddr).Port
 	s := &callbackServer{
 		logger:       logger,
 		now:          now,
@@ -140,14 +160,12 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		state:        state,
 		port:         port,
 		https:        tlsListener != nil,
-		host:         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		ln:           newConnTable(ln, maxCallbackConns, callbackFirstByteTimeout),
+		host:         net.JoinHostPort(hostname, strconv.Itoa(port)),
 		results:      make(chan callback),
 		done:         make(chan struct{}),
-		serveErr:     make(chan error, 1),
+		serveErr:     make(chan error, len(lns)),
 		winnerClosed: make(chan struct{}),
 		doneClosed:   make(chan struct{}),
-		serveDone:    make(chan struct{}),
 	}
 	scheme := "http"
 	if s.https {
@@ -167,22 +185,28 @@ func startCallbackServer(ln net.Listener, state string, logger *slog.Logger, err
 		},
 		ConnState: s.connState,
 	}
-	var serveLn net.Listener = s.ln
-	if tlsListener != nil {
-		// Handshakes run in each connection's own goroutine, bounded by the
-		// read-header timeout, so a client that connects and never speaks
-		// cannot delay the real callback (the Rust crate shook hands in its
-		// accept loop). The connection table sees the TCP connections
-		// under TLS: a ClientHello is a connection's first byte.
-		serveLn = tlsListener(s.ln)
-	}
-	go func() {
-		defer close(s.serveDone)
-		err := s.srv.Serve(serveLn)
-		if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopped.Load() {
-			s.serveErr <- err
+	for _, ln := range lns {
+		table := newConnTable(ln, maxCallbackConns, callbackFirstByteTimeout)
+		s.tables = append(s.tables, table)
+		var serveLn net.Listener = table
+		if tlsListener != nil {
+			// Handshakes run in each connection's own goroutine, bounded by
+			// the read-header timeout, so a client that connects and never
+			// speaks cannot delay the real callback (the Rust crate shook
+			// hands in its accept loop). The connection table sees the TCP
+			// connections under TLS: a ClientHello is a connection's first
+			// byte.
+			serveLn = tlsListener(table)
 		}
-	}()
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			err := s.srv.Serve(serveLn)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopped.Load() {
+				s.serveErr <- err
+			}
+		}()
+	}
 	return s
 }
 
@@ -211,7 +235,9 @@ func (s *callbackServer) stopAccepting() {
 // finish.
 func (s *callbackServer) closeListener() {
 	s.stopped.Store(true)
-	s.ln.Close()
+	for _, t := range s.tables {
+		t.Close()
+	}
 }
 
 type connKey struct{}
@@ -221,7 +247,7 @@ type connKey struct{}
 // callback, or the one that got the page at donePath, has been closed by
 // net/http, i.e. its response is fully written.
 func (s *callbackServer) connState(c net.Conn, st http.ConnState) {
-	s.ln.track(c, st)
+	trackConn(c, st)
 	if st != http.StateClosed && st != http.StateHijacked {
 		return
 	}
@@ -260,8 +286,8 @@ func (s *callbackServer) close() {
 			t.Stop()
 		}
 		_ = s.srv.Close()
-		s.ln.Close()
-		<-s.serveDone
+		s.closeListener()
+		s.serving.Wait()
 		// Refusals not yet in the log, once; nothing is refused any more.
 		s.logMu.Lock()
 		n := s.unlogged
@@ -499,7 +525,8 @@ func (s *callbackServer) hostAllowed(host string) bool {
 	if s.https {
 		defaultPort = 443
 	}
-	return host == "127.0.0.1" && s.port == defaultPort
+	name, _, _ := strings.Cut(s.host, ":") // 127.0.0.1 or localhost
+	return host == name && s.port == defaultPort
 }
 
 // refuse answers a request that cannot end the flow, and counts it. Only
@@ -649,9 +676,9 @@ func (t *connTable) admit(c *trackedConn) (victim *trackedConn, ok bool) {
 	return victim, true
 }
 
-// track follows net/http's view of a connection: a connection with a
-// request in progress is never closed to make room.
-func (t *connTable) track(c net.Conn, st http.ConnState) {
+// trackConn follows net/http's view of a connection, in its own table: a
+// connection with a request in progress is never closed to make room.
+func trackConn(c net.Conn, st http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
@@ -659,6 +686,7 @@ func (t *connTable) track(c net.Conn, st http.ConnState) {
 	if !ok {
 		return
 	}
+	t := tc.table
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch st {

@@ -12,6 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +37,7 @@ func startTestServer(t *testing.T) *callbackServer {
 // TLS configuration (nil for http).
 func startTestServerWith(t *testing.T, logger *slog.Logger, now func() time.Time, tlsConfig *tls.Config) *callbackServer {
 	t.Helper()
-	ln, err := listenLoopback(context.Background(), 0, false, slog.New(discardHandler{}))
+	ln, err := listenLoopback(context.Background(), 0, false, false, slog.New(discardHandler{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +45,7 @@ func startTestServerWith(t *testing.T, logger *slog.Logger, now func() time.Time
 	if tlsConfig != nil {
 		wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, tlsConfig) }
 	}
-	s := startCallbackServer(ln, testState, logger, log.New(io.Discard, "", 0), wrap, now)
+	s := startCallbackServer(ln, "127.0.0.1", testState, logger, log.New(io.Discard, "", 0), wrap, now)
 	t.Cleanup(s.close)
 	return s
 }
@@ -550,7 +553,7 @@ func TestConnTable(t *testing.T) {
 		t.Fatal("a connection that sent a byte was closed by the first-byte timeout")
 	}
 
-	table.track(s1, http.StateActive)
+	trackConn(s1, http.StateActive)
 	c4, s4 := dial() // closes c2, the oldest without a request
 	if !closed(c2, 5*time.Second) {
 		t.Error("the longest-waiting connection was not closed for a newcomer")
@@ -559,8 +562,8 @@ func TestConnTable(t *testing.T) {
 		t.Error("a connection other than the longest-waiting one was closed")
 	}
 
-	table.track(s3, http.StateActive)
-	table.track(tls.Server(s4, &tls.Config{}), http.StateActive) // seen through TLS
+	trackConn(s3, http.StateActive)
+	trackConn(tls.Server(s4, &tls.Config{}), http.StateActive) // seen through TLS
 	c5, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -570,7 +573,7 @@ func TestConnTable(t *testing.T) {
 		t.Error("a newcomer was admitted while every connection had a request in progress")
 	}
 
-	table.track(s1, http.StateIdle) // its request is over: it may go
+	trackConn(s1, http.StateIdle) // its request is over: it may go
 	c6, _ := dial()
 	if !closed(c1, 5*time.Second) {
 		t.Error("the idle connection was not closed for a newcomer")
@@ -620,10 +623,11 @@ func TestCallbackHugeHeaders(t *testing.T) {
 // TestListenLoopback covers C-01 and C-34 and the port modes.
 func TestListenLoopback(t *testing.T) {
 	logger := slog.New(discardHandler{})
-	ln, err := listenLoopback(context.Background(), 0, false, logger)
-	if err != nil {
-		t.Fatal(err)
+	lns, err := listenLoopback(context.Background(), 0, false, false, logger)
+	if err != nil || len(lns) != 1 {
+		t.Fatal(lns, err)
 	}
+	ln := lns[0]
 	defer ln.Close()
 	addr := ln.Addr().(*net.TCPAddr)
 	if !addr.IP.Equal(net.IPv4(127, 0, 0, 1)) {
@@ -631,7 +635,7 @@ func TestListenLoopback(t *testing.T) {
 	}
 	busy := addr.Port
 
-	_, err = listenLoopback(context.Background(), busy, true, logger)
+	_, err = listenLoopback(context.Background(), busy, true, false, logger)
 	if !errors.Is(err, ErrPortInUse) {
 		t.Errorf("required busy port: err = %v, want ErrPortInUse", err)
 	}
@@ -640,20 +644,22 @@ func TestListenLoopback(t *testing.T) {
 		t.Errorf("required busy port: cause is not a *net.OpError: %v", err)
 	}
 
-	hinted, err := listenLoopback(context.Background(), busy, false, logger)
+	lns, err = listenLoopback(context.Background(), busy, false, false, logger)
 	if err != nil {
 		t.Fatalf("busy hint should fall back: %v", err)
 	}
+	hinted := lns[0]
 	defer hinted.Close()
 	if p := hinted.Addr().(*net.TCPAddr).Port; p == busy || p == 0 {
 		t.Errorf("fallback port = %d", p)
 	}
 
 	free := freePort(t)
-	got, err := listenLoopback(context.Background(), free, true, logger)
+	lns, err = listenLoopback(context.Background(), free, true, false, logger)
 	if err != nil {
 		t.Fatalf("free required port: %v", err)
 	}
+	got := lns[0]
 	defer got.Close()
 	if p := got.Addr().(*net.TCPAddr).Port; p != free {
 		t.Errorf("port = %d, want %d", p, free)
@@ -999,4 +1005,88 @@ func TestFlowRedirectsToDone(t *testing.T) {
 	if _, err := flowClient(t, p, p.Browser()).RunAuthorizationFlow(context.Background()); err != nil {
 		t.Fatalf("loopauthtest.Browser: %v", err)
 	}
+}
+
+// TestListenLocalhost: UseLocalhost binds 127.0.0.1 and ::1 on one port,
+// and never leaves ::1 of that port to another program.
+func TestListenLocalhost(t *testing.T) {
+	logger := slog.New(discardHandler{})
+	lns, err := listenLoopback(context.Background(), 0, false, true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lns) != 2 {
+		t.Fatalf("%d listeners, want 2 on a dual-stack machine", len(lns))
+	}
+	a4, a6 := lns[0].Addr().(*net.TCPAddr), lns[1].Addr().(*net.TCPAddr)
+	if !a4.IP.Equal(net.IPv4(127, 0, 0, 1)) || !a6.IP.Equal(net.IPv6loopback) || a4.Port != a6.Port {
+		t.Errorf("bound %v and %v", a4, a6)
+	}
+	lns[0].Close()
+	lns[1].Close()
+
+	// Another program holds [::1]:PORT while 127.0.0.1:PORT is free.
+	squatter, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	taken := squatter.Addr().(*net.TCPAddr).Port
+	if _, err := listenLoopback(context.Background(), taken, true, true, logger); !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "::1") {
+		t.Errorf("required port taken on ::1: %v", err)
+	}
+	lns, err = listenLoopback(context.Background(), taken, false, true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lns[0].Close()
+	defer lns[1].Close()
+	if p := lns[0].Addr().(*net.TCPAddr).Port; p == taken || lns[1].Addr().(*net.TCPAddr).Port != p {
+		t.Errorf("hint taken on ::1: bound %v and %v", lns[0].Addr(), lns[1].Addr())
+	}
+}
+
+const noIPv6ChildEnv = "LOOPAUTH_NO_IPV6_CHILD"
+
+// TestListenLocalhostNoIPv6 runs TestListenLocalhostNoIPv6Child in a
+// network namespace whose loopback has no ::1.
+func TestListenLocalhostNoIPv6(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("network namespaces are Linux's")
+	}
+	path, err := exec.LookPath("unshare")
+	if err == nil {
+		err = exec.Command(path, "--net", "true").Run()
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must run this test: unshare --net: %v", err)
+		}
+		t.Skipf("needs unshare(1) with network namespaces (root): %v", err)
+	}
+	cmd := exec.Command(path, "--net", os.Args[0], "-test.run=^TestListenLocalhostNoIPv6Child$", "-test.v")
+	cmd.Env = append(os.Environ(), noIPv6ChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "one listener, and said why") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func TestListenLocalhostNoIPv6Child(t *testing.T) {
+	if os.Getenv(noIPv6ChildEnv) == "" {
+		t.Skip("runs only as the child of TestListenLocalhostNoIPv6")
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/lo/disable_ipv6", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	lns, err := listenLoopback(context.Background(), 0, false, true, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lns[0].Close()
+	if len(lns) != 1 || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no IPv6 loopback") {
+		t.Fatalf("%d listeners; log: %s", len(lns), logs.String())
+	}
+	t.Log("one listener, and said why")
 }
