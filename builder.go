@@ -47,7 +47,11 @@ type CLITokenClientBuilder struct {
 	cfgIssuer      string // FromOpenIDConfiguration
 	jwksIssuer     string // WithOpenIDConfigurationJWKSValidator
 	jwksISSParam   bool   // that configuration says the provider sends iss
-	cfgAuthMethod  string // FromOpenIDConfiguration's choice, when ClientAuthMethod is unset
+
+	// FromOpenIDConfiguration's methods, from which Build chooses the
+	// client authentication method when ClientAuthMethod is not set.
+	fromConfig     bool
+	cfgAuthMethods []string
 }
 
 // settings are what a builder collects and a client keeps. Build copies
@@ -359,10 +363,7 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 	}
 	b.authURL, b.tokenURL, b.cfgIssuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
 	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
-	b.cfgAuthMethod = ClientSecretBasic
-	if m := cfg.TokenEndpointAuthMethodsSupported; slices.Contains(m, ClientSecretPost) && !slices.Contains(m, ClientSecretBasic) {
-		b.cfgAuthMethod = ClientSecretPost
-	}
+	b.fromConfig, b.cfgAuthMethods = true, cfg.TokenEndpointAuthMethodsSupported
 	return b
 }
 
@@ -431,9 +432,7 @@ func (b *CLITokenClientBuilder) WithoutJWKSValidation() *CLITokenClientBuilder {
 // to fix it.
 func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
-	}
+	bad := func(format string, args ...any) { errs = append(errs, configError(format, args)) }
 
 	switch {
 	case b.clientID == "":
@@ -512,8 +511,11 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		now:      time.Now,
 	}
 	c.issuer = issuer
-	if c.authMethod == "" {
-		c.authMethod = b.cfgAuthMethod
+	if m := b.cfgAuthMethods; c.authMethod == "" && b.fromConfig {
+		c.authMethod = ClientSecretBasic
+		if slices.Contains(m, ClientSecretPost) && !slices.Contains(m, ClientSecretBasic) {
+			c.authMethod = ClientSecretPost
+		}
 	}
 	if c.clientSecret.p == nil {
 		c.authMethod = "" // a public client: client_id in the body, nothing else
@@ -550,6 +552,14 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		c.stderr = os.Stderr
 	}
 	return c, nil
+}
+
+// configError is one problem Build found. It stays out of line: inlined
+// into each of Build's checks, it cost every CLI about 2 KiB (make size).
+//
+//go:noinline
+func configError(format string, args []any) error {
+	return errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 }
 
 // expectedIssuer reconciles the sources of the expected issuer: Issuer,
