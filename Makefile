@@ -7,7 +7,7 @@ PKG         := ./...
 # What loopauth may add to a sign-in CLI, in KiB (see make size).
 SIZE_BUDGET_KIB ?= 384
 
-.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots interop
 
 ## test: vet, then every test with the race detector
 test: vet
@@ -91,6 +91,17 @@ screenshots:
 	LOOPAUTH_SCREENSHOTS=$(abspath $(SCREENSHOTS)) go test -count=1 -run '^TestChromiumScreenshots$$' -v .
 	@test -n "$$(ls $(SCREENSHOTS)/*.png 2>/dev/null)" || { echo "no screenshots written: is chromium installed?"; exit 1; }
 	@ls $(SCREENSHOTS)
+
+## interop: whole sign-ins against panva's oidc-provider, an OpenID
+## Certified provider, run by Node.js (20 or later, with npm) from
+## testdata/interop; its pinned packages are installed there first (npm ci),
+## and again whenever package-lock.json changes
+INTEROP_LOCK := testdata/interop/node_modules/.package-lock.json
+interop: $(INTEROP_LOCK)
+	go test -count=1 -run '^TestInterop' .
+
+$(INTEROP_LOCK): testdata/interop/package-lock.json testdata/interop/package.json
+	cd testdata/interop && npm ci --no-audit --no-fund
 
 ## demo: the main job, unattended, against the embedded test provider
 demo:

@@ -47,6 +47,11 @@ type CLITokenClientBuilder struct {
 	cfgIssuer      string // FromOpenIDConfiguration
 	jwksIssuer     string // WithOpenIDConfigurationJWKSValidator
 	jwksISSParam   bool   // that configuration says the provider sends iss
+
+	// FromOpenIDConfiguration's methods, from which Build chooses the
+	// client authentication method when ClientAuthMethod is not set.
+	fromConfig     bool
+	cfgAuthMethods []string
 }
 
 // settings are what a builder collects and a client keeps. Build copies
@@ -54,6 +59,7 @@ type CLITokenClientBuilder struct {
 type settings struct {
 	clientID        string
 	clientSecret    secret // behind a pointer, so that no copy prints it
+	authMethod      string // ClientAuthMethod's; Build's choice in a client
 	scopes          []Scope
 	port            int
 	portRequired    bool
@@ -109,13 +115,39 @@ func (b *CLITokenClientBuilder) ClientID(id string) *CLITokenClientBuilder {
 	return b
 }
 
-// ClientSecret sets a client secret, sent in the token request body
-// (client_secret_post). Without it the client is public and relies on PKCE
+// ClientSecret sets a client secret, sent with every token request as
+// ClientAuthMethod says. Without it the client is public and relies on PKCE
 // alone, which is what RFC 8252 expects of native apps: a secret shipped
 // inside a CLI is not confidential, but it is still never logged. An empty
 // secret means none.
 func (b *CLITokenClientBuilder) ClientSecret(secret string) *CLITokenClientBuilder {
 	b.clientSecret = newSecret(secret)
+	return b
+}
+
+// Client authentication methods of the token endpoint (RFC 6749 §2.3.1,
+// OpenID Connect Core §9), for ClientAuthMethod.
+const (
+	// ClientSecretBasic sends the client ID and secret in an HTTP Basic
+	// Authorization header, each form-encoded before base64 as RFC 6749
+	// requires, and neither in the body.
+	ClientSecretBasic = "client_secret_basic"
+	// ClientSecretPost sends client_id and client_secret in the form body.
+	ClientSecretPost = "client_secret_post"
+)
+
+// ClientAuthMethod sets how the client secret is sent, for the code
+// exchange and refreshes alike: ClientSecretBasic or ClientSecretPost.
+// Build refuses any other value but "", the default: NewBuilder then sends
+// ClientSecretPost, and FromOpenIDConfiguration chooses from the
+// document's token_endpoint_auth_methods_supported: ClientSecretPost when
+// it lists that and not basic, otherwise ClientSecretBasic (RFC 6749's
+// preference, and Discovery's default for a document that lists none; a
+// provider that omits the list yet refuses basic needs ClientSecretPost
+// here). Without a client secret there is no client authentication:
+// client_id goes in the body, and this setting has no effect.
+func (b *CLITokenClientBuilder) ClientAuthMethod(method string) *CLITokenClientBuilder {
+	b.authMethod = method
 	return b
 }
 
@@ -393,6 +425,7 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 	}
 	b.authURL, b.tokenURL, b.cfgIssuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
 	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
+	b.fromConfig, b.cfgAuthMethods = true, cfg.TokenEndpointAuthMethodsSupported
 	return b
 }
 
@@ -461,9 +494,7 @@ func (b *CLITokenClientBuilder) WithoutJWKSValidation() *CLITokenClientBuilder {
 // to fix it.
 func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
-	}
+	bad := func(format string, args ...any) { errs = append(errs, configError(format, args)) }
 
 	switch {
 	case b.clientID == "":
@@ -473,6 +504,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 	if cs := b.clientSecret.reveal(); cs != "" && !isVSCHAR(cs) {
 		bad("client secret contains control or non-ASCII characters: check ClientSecret")
+	}
+	if m := b.authMethod; m != "" && m != ClientSecretBasic && m != ClientSecretPost {
+		bad(`ClientAuthMethod accepts only "client_secret_basic" or "client_secret_post"`)
 	}
 	authURL, err := parseEndpoint(b.authURL)
 	if err != nil {
@@ -539,6 +573,15 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		now:      time.Now,
 	}
 	c.issuer = issuer
+	if m := b.cfgAuthMethods; c.authMethod == "" && b.fromConfig {
+		c.authMethod = ClientSecretBasic
+		if slices.Contains(m, ClientSecretPost) && !slices.Contains(m, ClientSecretBasic) {
+			c.authMethod = ClientSecretPost
+		}
+	}
+	if c.clientSecret.p == nil {
+		c.authMethod = "" // a public client: client_id in the body, nothing else
+	}
 	c.issRequired = b.issRequired || b.jwksURI != "" && b.jwksISSParam
 	if c.openID {
 		scopes = append([]Scope{ScopeOpenID}, scopes...)
@@ -575,6 +618,14 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		c.onProgress = ProgressPrinter(c.stderr)
 	}
 	return c, nil
+}
+
+// configError is one problem Build found. It stays out of line: inlined
+// into each of Build's checks, it cost every CLI about 2 KiB (make size).
+//
+//go:noinline
+func configError(format string, args []any) error {
+	return errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 }
 
 // expectedIssuer reconciles the sources of the expected issuer: Issuer,

@@ -190,3 +190,48 @@ func TestAuthorizationURL(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestClientAuthMethodChoice checks which method a client sends its secret
+// with: forced by ClientAuthMethod, else chosen from the discovery
+// document (basic unless it offers post alone; basic when silent, as
+// Discovery §3 defaults), else client_secret_post; none without a secret.
+// The wire format of each is TestClientSecretBasic's and
+// TestClientAuthAgainstProvider's.
+func TestClientAuthMethodChoice(t *testing.T) {
+	from := func(methods ...string) *CLITokenClientBuilder {
+		return FromOpenIDConfiguration(&OpenIDConfiguration{Issuer: "https://op.example", AuthorizationEndpoint: "https://op.example/a",
+			TokenEndpoint: "https://op.example/t", TokenEndpointAuthMethodsSupported: methods}).WithoutJWKSValidation()
+	}
+	cases := []struct {
+		name   string
+		b      *CLITokenClientBuilder
+		secret string
+		want   string // "" means client_secret_post, or none without a secret
+	}{
+		{"no discovery", validBuilder(), "s", ""},
+		{"document silent", from(), "s", ClientSecretBasic},
+		{"both offered", from("client_secret_post", "client_secret_basic"), "s", ClientSecretBasic},
+		{"post only", from("none", "client_secret_post"), "s", ClientSecretPost},
+		{"neither offered", from("private_key_jwt"), "s", ClientSecretBasic},
+		{"forced over discovery", from("client_secret_post").ClientAuthMethod(ClientSecretBasic), "s", ClientSecretBasic},
+		{"forced without discovery", validBuilder().ClientAuthMethod(ClientSecretBasic), "s", ClientSecretBasic},
+		{"reset to the default", from("client_secret_post").ClientAuthMethod(ClientSecretBasic).ClientAuthMethod(""), "s", ClientSecretPost},
+		{"public client", from(), "", ""},
+		{"public client, forced", validBuilder().ClientAuthMethod(ClientSecretPost), "", ""},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tt.b.ClientID("c").ClientSecret(tt.secret).Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.authMethod != tt.want {
+				t.Errorf("method %q, want %q", c.authMethod, tt.want)
+			}
+		})
+	}
+	_, err := validBuilder().ClientSecret("s").ClientAuthMethod("client_secret_jwt").Build()
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `"client_secret_basic" or "client_secret_post"`) {
+		t.Errorf("unknown method: err = %v", err)
+	}
+}

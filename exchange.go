@@ -2,6 +2,7 @@ package loopauth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,21 +125,26 @@ func tokenHTTPClient(c *http.Client) *http.Client {
 }
 
 // formBody encodes pairs in the given order (url.Values would sort them),
-// keeping the wire format of the Rust crate.
+// keeping the wire format of the Rust crate, and skips empty values. The
+// names are this file's constants, which need no escaping.
 func formBody(pairs ...string) string {
-	var b strings.Builder
+	var fields []string
 	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			continue
+		if pairs[i+1] != "" {
+			fields = append(fields, pairs[i]+"="+url.QueryEscape(pairs[i+1]))
 		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(url.QueryEscape(pairs[i]))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(pairs[i+1]))
 	}
-	return b.String()
+	return strings.Join(fields, "&")
+}
+
+// formCredentials are the client_id and client_secret of a token request
+// body: none with client_secret_basic, whose header carries both (RFC 6749
+// §2.3: one method per request).
+func (c *CLITokenClient) formCredentials() (id, secret string) {
+	if c.authMethod == ClientSecretBasic {
+		return "", ""
+	}
+	return c.clientID, c.clientSecret.reveal()
 }
 
 // postToken sends one token request and parses the answer. It never
@@ -151,6 +157,11 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if c.authMethod == ClientSecretBasic {
+		// RFC 6749 §2.3.1: each half form-encoded, then base64 (a ":" or
+		// "%" in a secret would otherwise be misread).
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.clientID)+":"+url.QueryEscape(c.clientSecret.reveal()))))
+	}
 	// Expiry is measured from before the request, so a slow answer makes
 	// the token look older, never younger, than it is.
 	t0 := c.now()
@@ -351,13 +362,14 @@ func (c *CLITokenClient) tokenSetFrom(f *TokenResponseFields, t0 time.Time, prev
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.5). redirectURI is the exact string sent in the authorization request.
 func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets flowSecrets, redirectURI string) (*TokenSet, error) {
+	id, cs := c.formCredentials()
 	body := formBody(
 		"grant_type", "authorization_code",
 		"code", code,
 		"redirect_uri", redirectURI,
-		"client_id", c.clientID,
+		"client_id", id,
 		"code_verifier", secrets.verifier,
-		"client_secret", c.clientSecret.reveal(),
+		"client_secret", cs,
 	)
 	fields, t0, err := c.postToken(ctx, body)
 	if err != nil {
@@ -390,11 +402,12 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
 		return nil, errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
 	}
+	id, cs := c.formCredentials()
 	body := formBody(
 		"grant_type", "refresh_token",
 		"refresh_token", refreshToken,
-		"client_id", c.clientID,
-		"client_secret", c.clientSecret.reveal(),
+		"client_id", id,
+		"client_secret", cs,
 		"scope", joinScopes(c.refreshScopes),
 	)
 	fields, t0, err := c.postToken(ctx, body)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/loopauth/loopauth/loopauthtest"
 )
 
 // Sentinel secrets: no error string may ever contain one of them (T-16, L-02).
@@ -92,6 +95,97 @@ func TestExchangeRequest(t *testing.T) {
 	}
 	if d := time.Until(ts.ExpiresAt()); d < 50*time.Second || d > 61*time.Second {
 		t.Errorf("expiry in %v, want about 60s", d)
+	}
+}
+
+// TestClientSecretBasic checks RFC 6749 §2.3.1 on the wire for the code
+// exchange and the refresh alike: the ID and the secret are each
+// form-encoded (space as "+", ":" and "%" escaped) before base64, and
+// neither is in the body.
+func TestClientSecretBasic(t *testing.T) {
+	const id, secret = "app:1%", `s p:a%+/"` + secretClient
+	var auth []string
+	var bodies []url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		auth, bodies = append(auth, r.Header.Get("Authorization")), append(bodies, r.PostForm)
+		jsonHandler(200, `{"access_token":"a","refresh_token":"r"}`)(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewBuilder().ClientID(id).ClientSecret(secret).ClientAuthMethod(ClientSecretBasic).
+		AuthURL(srv.URL + "/authorize").TokenURL(srv.URL + "/token").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.exchangeCode(context.Background(), secretCode, flowSecrets{verifier: secretVerifier}, "http://127.0.0.1:1/callback"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("app%3A1%25:s+p%3Aa%25%2B%2F%22"+secretClient))
+	for i, grant := range []string{"authorization_code", "refresh_token"} {
+		if auth[i] != want {
+			t.Errorf("%s: Authorization = %q, want %q", grant, auth[i], want)
+		}
+		if f := bodies[i]; f.Get("grant_type") != grant || f.Has("client_id") || f.Has("client_secret") {
+			t.Errorf("%s: body %v, want no client_id or client_secret", grant, f)
+		}
+	}
+	// Without a secret the client is public, whatever ClientAuthMethod says.
+	c, err = NewBuilder().ClientID(id).ClientAuthMethod(ClientSecretBasic).
+		AuthURL(srv.URL + "/authorize").TokenURL(srv.URL + "/token").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	if f := bodies[2]; auth[2] != "" || f.Get("client_id") != id || f.Has("client_secret") {
+		t.Errorf("public client: Authorization %q, body %v; want client_id in the body only", auth[2], f)
+	}
+}
+
+// TestClientAuthAgainstProvider runs flows and refreshes against a provider
+// that accepts the secret by one method only: the method chosen from its
+// discovery document works for both grants, and a forced other method is
+// refused.
+func TestClientAuthAgainstProvider(t *testing.T) {
+	cases := []struct{ provider, forced string }{
+		{loopauthtest.ClientSecretBasic, ""},
+		{loopauthtest.ClientSecretPost, ""},
+		{loopauthtest.ClientSecretBasic, ClientSecretPost},
+		{loopauthtest.ClientSecretPost, ClientSecretBasic},
+	}
+	for _, tt := range cases {
+		t.Run(tt.provider+" forced "+tt.forced, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t, loopauthtest.WithClient("test-cli", secretClient), loopauthtest.WithClientAuthMethod(tt.provider))
+			cfg, err := FetchOpenIDConfiguration(context.Background(), p.Issuer())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := FromOpenIDConfiguration(cfg).ClientID("test-cli").ClientSecret(secretClient).ClientAuthMethod(tt.forced).
+				WithOpenIDConfigurationJWKSValidator(cfg).AddScopes(ScopeOfflineAccess).
+				BrowserOpener(p.Browser()).Timeout(10 * time.Second).Stderr(io.Discard).Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := c.RunAuthorizationFlow(context.Background())
+			if tt.forced != "" {
+				var pe *ProviderError
+				if !errors.As(err, &pe) || pe.ErrorCode != "invalid_client" || pe.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("%s to a provider that accepts only %s: err = %v, want invalid_client", tt.forced, tt.provider, err)
+				}
+				assertNoSecret(t, err.Error())
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Refresh(context.Background(), ts.RefreshToken()); err != nil {
+				t.Errorf("refresh: %v", err)
+			}
+		})
 	}
 }
 

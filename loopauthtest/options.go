@@ -44,6 +44,7 @@ type config struct {
 	dropOldKeys     bool
 	clientID        string
 	clientSecret    string
+	authMethod      string // "" accepts both secret methods
 	consent         bool
 	authorizeErr    *oauthError
 	codeErr         *oauthError
@@ -123,6 +124,28 @@ func WithClient(id, secret string) Option {
 			return
 		}
 		c.clientID, c.clientSecret = id, secret
+	}
+}
+
+// Client authentication methods accepted by WithClientAuthMethod.
+const (
+	ClientSecretBasic = "client_secret_basic" // HTTP Basic (RFC 6749 §2.3.1)
+	ClientSecretPost  = "client_secret_post"  // client_id and client_secret in the form
+)
+
+// WithClientAuthMethod makes the token endpoint accept the client secret
+// of WithClient only by method (ClientSecretBasic or ClientSecretPost), as
+// providers that enforce the registered method do (Ory Hydra does):
+// the other method is refused with invalid_client. Discovery then lists
+// only method in token_endpoint_auth_methods_supported. By default both
+// are accepted and listed. Any other value fails the setup.
+func WithClientAuthMethod(method string) Option {
+	return func(c *config) {
+		if method != ClientSecretBasic && method != ClientSecretPost {
+			c.fail("WithClientAuthMethod: %q is not %s or %s", method, ClientSecretBasic, ClientSecretPost)
+			return
+		}
+		c.authMethod = method
 	}
 }
 

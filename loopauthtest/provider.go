@@ -278,13 +278,21 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"response_modes_supported":                       []string{"query"},
 		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
 		"code_challenge_methods_supported":               []string{"S256"},
-		"token_endpoint_auth_methods_supported":          []string{"none", "client_secret_post", "client_secret_basic"},
+		"token_endpoint_auth_methods_supported":          p.authMethods(),
 		"id_token_signing_alg_values_supported":          []string{p.cfg.alg},
 		"scopes_supported":                               []string{"openid", "email", "profile", "offline_access"},
 		"subject_types_supported":                        []string{"public"},
 		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "name"},
 		"authorization_response_iss_parameter_supported": p.cfg.issParam,
 	})
+}
+
+// authMethods is the discovery document's token_endpoint_auth_methods_supported.
+func (p *Provider) authMethods() []string {
+	if p.cfg.authMethod != "" {
+		return []string{p.cfg.authMethod}
+	}
+	return []string{"none", ClientSecretPost, ClientSecretBasic}
 }
 
 func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {

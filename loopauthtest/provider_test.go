@@ -298,6 +298,45 @@ func TestConfidentialClient(t *testing.T) {
 	})
 }
 
+// TestClientAuthMethod checks that WithClientAuthMethod accepts the secret
+// only by the method it names, and that discovery lists only that method.
+func TestClientAuthMethod(t *testing.T) {
+	const secret = "s3cret/+&"
+	basic := func(r *http.Request) { r.SetBasicAuth("app", url.QueryEscape(secret)) }
+	for _, method := range []string{ClientSecretBasic, ClientSecretPost} {
+		t.Run(method, func(t *testing.T) {
+			p := NewProvider(t, WithClient("app", secret), WithClientAuthMethod(method))
+			var doc struct {
+				Methods []string `json:"token_endpoint_auth_methods_supported"`
+			}
+			getJSON(t, p.DiscoveryURL(), &doc)
+			if len(doc.Methods) != 1 || doc.Methods[0] != method {
+				t.Errorf("discovery lists %q, want only %s", doc.Methods, method)
+			}
+			cb := newCallback(t)
+			for _, useBasic := range []bool{true, false} {
+				f := newFlow(t, cb.URL())
+				f.clientID = "app"
+				form := f.exchangeForm(authorize(t, p, f, cb))
+				setup := basic
+				if !useBasic {
+					form.Set("client_secret", secret)
+					setup = nil
+				}
+				r := postForm(t, p.TokenURL(), form, setup)
+				if useBasic == (method == ClientSecretBasic) {
+					wantTokens(t, r)
+				} else {
+					wantTokenError(t, r, http.StatusUnauthorized, "invalid_client")
+				}
+			}
+		})
+	}
+	if _, err := StartProvider(WithClientAuthMethod("client_secret_jwt")); err == nil || !strings.Contains(err.Error(), "client_secret_jwt") {
+		t.Errorf("unknown method: err = %v", err)
+	}
+}
+
 func TestConcurrentLogins(t *testing.T) {
 	p := NewProvider(t)
 	cb := newCallback(t)

@@ -150,6 +150,13 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (string,
 	if p.cfg.clientSecret == "" {
 		return id, basic, nil // public client: nothing to check
 	}
+	used := ClientSecretPost
+	if basic {
+		used = ClientSecretBasic
+	}
+	if p.cfg.authMethod != "" && used != p.cfg.authMethod {
+		return "", basic, tokenErrorf("invalid_client", "the client authenticates with "+p.cfg.authMethod+", not "+used)
+	}
 	secret := basicSecret
 	if !basic {
 		if !hasBodySecret {
