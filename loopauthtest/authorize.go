@@ -73,7 +73,7 @@ func (p *Provider) parseAuthorize(q url.Values) (*authzRequest, *authzFailure) {
 		return nil, pageFailure("client_id is missing")
 	case len(ids) > 1:
 		return nil, pageFailure("client_id is repeated")
-	case p.cfg.clientID != "" && ids[0] != p.cfg.clientID:
+	case !p.cfg.knows(ids[0]):
 		return nil, pageFailure("unknown client_id")
 	default:
 		req.clientID = ids[0]

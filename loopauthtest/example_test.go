@@ -3,13 +3,16 @@ package loopauthtest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 
+	"github.com/loopauth/loopauth"
 	"github.com/loopauth/loopauth/loopauthtest"
 )
 
@@ -90,4 +93,119 @@ func ExampleProvider_Browser() {
 	// state: xyz
 	// got a code: true
 	// authorize requests: 1
+}
+
+// signIn signs in to p as the client "my-cli" with loopauth, the library
+// the provider exists to test.
+func signIn(p *loopauthtest.Provider, scopes ...loopauth.Scope) (*loopauth.CLITokenClient, *loopauth.TokenSet) {
+	client, err := loopauth.NewBuilder().
+		ClientID("my-cli").
+		AuthURL(p.AuthURL()).
+		TokenURL(p.TokenURL()).
+		AddScopes(scopes...).
+		BrowserOpener(p.Browser()).
+		Stderr(io.Discard).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ts, err := client.RunAuthorizationFlow(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	return client, ts
+}
+
+// A fake API in the test's process accepts the access tokens the provider
+// issued, and only while they are good.
+func ExampleProvider_CheckAccessToken() {
+	p, err := loopauthtest.StartProvider(loopauthtest.WithClient("my-cli", ""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		info, ok := p.CheckAccessToken(token)
+		if !ok {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "hello %s, %s may %s", info.Subject, info.ClientID, info.Scope)
+	}))
+	defer api.Close()
+	call := func(token string) {
+		req, _ := http.NewRequest(http.MethodGet, api.URL, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Printf("%d %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+
+	_, ts := signIn(p, "read")
+	call(ts.AccessToken())
+	call("forged")
+	// Output:
+	// 200 hello user-1234, my-cli may read
+	// 401 invalid token
+}
+
+// Logout revokes the refresh token (RFC 7009). Its access tokens end with
+// it: introspection (RFC 7662), which a fake API in another process uses,
+// says so, and the refresh token no longer refreshes.
+func ExampleProvider_RevocationURL() {
+	p, err := loopauthtest.StartProvider(loopauthtest.WithClient("my-cli", ""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	client, ts := signIn(p, loopauth.ScopeOfflineAccess)
+
+	introspect := func() {
+		form := url.Values{"token": {ts.AccessToken()}}
+		req, _ := http.NewRequest(http.MethodPost, p.IntrospectionURL(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(loopauthtest.DefaultIntrospectionID, loopauthtest.DefaultIntrospectionSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Active bool   `json:"active"`
+			Sub    string `json:"sub"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("introspection: active=%v sub=%q\n", answer.Active, answer.Sub)
+	}
+
+	introspect()
+	resp, err := http.PostForm(p.RevocationURL(), url.Values{
+		"token":           {ts.RefreshToken()},
+		"token_type_hint": {"refresh_token"},
+		"client_id":       {"my-cli"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("revocation:", resp.Status)
+	introspect()
+	_, err = client.Refresh(context.Background(), ts.RefreshToken())
+	var pe *loopauth.ProviderError
+	fmt.Println("refresh refused:", errors.As(err, &pe) && pe.ErrorCode == "invalid_grant")
+	fmt.Println("revocation requests:", len(p.RevocationRequests()))
+	// Output:
+	// introspection: active=true sub="user-1234"
+	// revocation: 200 OK
+	// introspection: active=false sub=""
+	// refresh refused: true
+	// revocation requests: 1
 }

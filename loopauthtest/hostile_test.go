@@ -214,11 +214,20 @@ func TestTokenEndpointHostileRequests(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	for name, opt := range map[string]Option{
-		"alg":          WithSigningAlg("HS256"),
-		"client":       WithClient("", "x"),
-		"token status": WithTokenError(99, "x", ""),
-		"raw status":   WithRawTokenResponse(1000, "", ""),
-		"nil clock":    WithNow(nil),
+		"alg":                        WithSigningAlg("HS256"),
+		"client":                     WithClient("", "x"),
+		"token status":               WithTokenError(99, "x", ""),
+		"raw status":                 WithRawTokenResponse(1000, "", ""),
+		"nil clock":                  WithNow(nil),
+		"revocation status":          WithRevocationError(600, "x", ""),
+		"unrevocable id_token":       WithoutRevocationOf("id_token"),
+		"empty introspection secret": WithIntrospectionCredentials("api", ""),
+		"empty state path":           WithStateFile(""),
+		"addr: all interfaces":       WithAddr("0.0.0.0:0"),
+		"addr: a name":               WithAddr("localhost:0"),
+		"addr: no port":              WithAddr("127.0.0.1"),
+		"addr: bad port":             WithAddr("127.0.0.1:65536"),
+		"addr: public IP":            WithAddr("192.0.2.1:80"),
 	} {
 		p, err := StartProvider(opt)
 		if err == nil || p != nil {

@@ -61,6 +61,11 @@ func newSigningKey(alg string, fresh bool) (*signingKey, error) {
 	default:
 		return nil, fmt.Errorf("unsupported alg %q", alg)
 	}
+	return signingKeyFrom(alg, priv)
+}
+
+// signingKeyFrom gives priv its public JWK and kid.
+func signingKeyFrom(alg string, priv crypto.Signer) (*signingKey, error) {
 	jwk, err := publicJWK(priv.Public())
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package loopauthtest
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -42,9 +44,8 @@ type config struct {
 
 	alg             string
 	dropOldKeys     bool
-	clientID        string
-	clientSecret    string
-	authMethod      string // "" accepts both secret methods
+	clients         map[string]string // client id -> secret; nil accepts any public client
+	authMethod      string            // "" accepts both secret methods
 	consent         bool
 	authorizeErr    *oauthError
 	codeErr         *oauthError
@@ -67,16 +68,27 @@ type config struct {
 	user            User
 	grantedScope    *string
 	now             func() time.Time
+
+	addr             string // listen address, a loopback IP and port
+	stateFile        string
+	revocationErr    *oauthError
+	noRevocation     bool
+	unrevocable      map[string]bool // token types /revoke refuses
+	introspectID     string
+	introspectSecret string
 }
 
 func defaultConfig() *config {
 	return &config{
-		alg:             AlgES256,
-		tokenLifetime:   time.Hour,
-		idTokenLifetime: time.Hour,
-		codeLifetime:    10 * time.Minute,
-		user:            User{Subject: "user-1234", Email: "user@example.com", Name: "Test User"},
-		now:             time.Now,
+		alg:              AlgES256,
+		tokenLifetime:    time.Hour,
+		idTokenLifetime:  time.Hour,
+		codeLifetime:     10 * time.Minute,
+		user:             User{Subject: "user-1234", Email: "user@example.com", Name: "Test User"},
+		now:              time.Now,
+		addr:             "127.0.0.1:0",
+		introspectID:     DefaultIntrospectionID,
+		introspectSecret: DefaultIntrospectionSecret,
 	}
 }
 
@@ -113,18 +125,38 @@ func WithoutPreviousKeys() Option {
 	return func(c *config) { c.dropOldKeys = true }
 }
 
-// WithClient registers the only accepted client. With a non-empty secret
-// the client is confidential: /token requires client_secret (in the form,
-// client_secret_post, or by HTTP Basic). Without WithClient any client_id
-// is accepted as a public client and ID tokens are issued to it.
+// WithClient registers an accepted client; give it once per client (a
+// later WithClient with the same id replaces its secret). With a non-empty
+// secret the client is confidential: /token and /revoke require
+// client_secret (in the form, client_secret_post, or by HTTP Basic).
+// Without WithClient any client_id is accepted as a public client and ID
+// tokens are issued to it.
 func WithClient(id, secret string) Option {
 	return func(c *config) {
 		if id == "" {
 			c.fail("WithClient: empty client id")
 			return
 		}
-		c.clientID, c.clientSecret = id, secret
+		if c.clients == nil {
+			c.clients = make(map[string]string)
+		}
+		c.clients[id] = secret
 	}
+}
+
+// client reports whether id may use the provider, and its secret ("" for
+// a public client).
+func (c *config) client(id string) (secret string, ok bool) {
+	if c.clients == nil {
+		return "", true
+	}
+	secret, ok = c.clients[id]
+	return secret, ok
+}
+
+func (c *config) knows(id string) bool {
+	_, ok := c.client(id)
+	return ok
 }
 
 // Client authentication methods accepted by WithClientAuthMethod.
@@ -335,5 +367,104 @@ func WithNow(now func() time.Time) Option {
 			return
 		}
 		c.now = now
+	}
+}
+
+// WithAddr makes the provider listen on addr, "IP:PORT" with a loopback IP
+// (127.0.0.1 by default; [::1] works too) and a fixed port, so its issuer
+// stays the same across runs, as the loopauthtest command needs. Port 0,
+// the default, picks a free port. Any other host fails the setup: the
+// provider accepts any user and must never be reachable from elsewhere.
+func WithAddr(addr string) Option {
+	return func(c *config) {
+		host, port, err := net.SplitHostPort(addr)
+		ip := net.ParseIP(host)
+		n, perr := strconv.Atoi(port)
+		if err != nil || ip == nil || !ip.IsLoopback() || perr != nil || n < 0 || n > 65535 {
+			c.fail("WithAddr(%q): want a loopback IP and a port, such as 127.0.0.1:8080", addr)
+			return
+		}
+		c.addr = addr
+	}
+}
+
+// WithRevocationError makes every well-formed /revoke request fail with an
+// RFC 7009 §2.2.1 error: HTTP status (0 means 400), error code (such as
+// "unsupported_token_type", or "temporarily_unavailable" with 503) and
+// error_description (each omitted when empty). A status outside 200..599
+// fails the setup. Nothing is revoked; the request is still recorded.
+func WithRevocationError(status int, code, description string) Option {
+	return func(c *config) { c.revocationErr = tokenErr(c, status, code, description) }
+}
+
+// WithoutRevocation leaves revocation_endpoint out of the discovery
+// document and makes /revoke answer 404, like a provider without RFC 7009.
+// Requests to /revoke are still recorded, so a test can see that a client
+// did not call it.
+func WithoutRevocation() Option {
+	return func(c *config) { c.noRevocation = true }
+}
+
+// Token types, as RFC 7009 and RFC 7662 name them in token_type_hint.
+const (
+	AccessTokenType  = "access_token"
+	RefreshTokenType = "refresh_token"
+)
+
+// WithoutRevocationOf makes /revoke refuse one token type, AccessTokenType or
+// RefreshTokenType, with 400 unsupported_token_type (RFC 7009 §2.2.1): a
+// request is refused when its token is of that type, or when its
+// token_type_hint names that type. Many providers revoke only refresh
+// tokens. Any other value fails the setup.
+func WithoutRevocationOf(tokenType string) Option {
+	return func(c *config) {
+		if tokenType != AccessTokenType && tokenType != RefreshTokenType {
+			c.fail("WithoutRevocationOf(%q): want %q or %q", tokenType, AccessTokenType, RefreshTokenType)
+			return
+		}
+		if c.unrevocable == nil {
+			c.unrevocable = make(map[string]bool)
+		}
+		c.unrevocable[tokenType] = true
+	}
+}
+
+// The resource-server credential that /introspect requires by default, by
+// HTTP Basic. They are fixed and public: this is a test kit.
+const (
+	DefaultIntrospectionID     = "api"
+	DefaultIntrospectionSecret = "api-secret"
+)
+
+// WithIntrospectionCredentials sets the HTTP Basic credential a fake API
+// must send to /introspect (default DefaultIntrospectionID and
+// DefaultIntrospectionSecret). Both must be non-empty.
+func WithIntrospectionCredentials(id, secret string) Option {
+	return func(c *config) {
+		if id == "" || secret == "" {
+			c.fail("WithIntrospectionCredentials: empty id or secret")
+			return
+		}
+		c.introspectID, c.introspectSecret = id, secret
+	}
+}
+
+// WithStateFile keeps the provider's state in the file at path, so that a
+// provider started again with the same file carries on: its signing keys,
+// the grants it made with their refresh tokens, the access tokens it
+// issued, and what was revoked. StartProvider reads the file when it
+// exists (an unreadable or malformed file, or keys of another algorithm
+// than WithSigningAlg's, fail the setup) and writes it, mode 0600, at start
+// and after every change, by writing a temporary file and renaming it.
+// Authorization codes and consent pages in progress are not kept. The file
+// holds live tokens and private keys in clear: keep it in a test's
+// temporary directory.
+func WithStateFile(path string) Option {
+	return func(c *config) {
+		if path == "" {
+			c.fail("WithStateFile: empty path")
+			return
+		}
+		c.stateFile = path
 	}
 }

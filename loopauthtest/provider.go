@@ -4,8 +4,9 @@
 //
 // The provider implements the authorization code grant with PKCE (S256
 // only), refresh tokens with rotation and reuse detection, signed ID tokens
-// (ES256 or RS256), a JWKS and an OpenID Connect discovery document. It is
-// served over plain HTTP on 127.0.0.1 and never contacts anything else.
+// (ES256 or RS256), a JWKS, token revocation, token introspection and an
+// OpenID Connect discovery document. It is served over plain HTTP on
+// 127.0.0.1 and never contacts anything else.
 //
 // The package deliberately does not import loopauth: it speaks only the
 // wire protocol (HTTP, forms, JSON, JWS), so a test exercises the library
@@ -25,9 +26,19 @@
 // non-rotating refresh tokens, delays, RFC 9207 iss parameters, a wrong
 // discovery issuer, and an injectable clock.
 //
+// After the sign-in, the provider revokes tokens (RFC 7009, at
+// RevocationURL; revoked tokens are refused from then on), and tells a
+// fake API whether an access token it issued is still good: in the test's
+// process with CheckAccessToken, from another process through its RFC 7662
+// introspection endpoint (IntrospectionURL). The command
+// loopauthtest/cmd/loopauthtest serves a provider as a process of its own,
+// on a fixed address with a state file, for integration tests that run a
+// CLI's commands (login, whoami, logout) as separate processes.
+//
 // This is test infrastructure, not for production: it keeps everything in
-// memory, accepts any user without authentication, and panics on setup
-// failures that cannot happen on a working machine.
+// memory (or in a plain file, with WithStateFile), accepts any user without
+// authentication, and panics on setup failures that cannot happen on a
+// working machine.
 package loopauthtest
 
 import (
@@ -56,13 +67,17 @@ type Provider struct {
 	done      chan struct{} // closed when Close starts; ends delays
 	closeOnce sync.Once
 
-	mu        sync.Mutex
-	keys      []*signingKey // current key first
-	codes     map[string]*authCode
-	pending   map[string]*authzRequest // consent page request id -> request
-	refresh   map[string]*grant        // refresh token -> its grant
-	authzReqs []url.Values
-	tokenReqs []url.Values
+	saveMu sync.Mutex // orders writes of the state file
+
+	mu         sync.Mutex
+	keys       []*signingKey // current key first
+	codes      map[string]*authCode
+	pending    map[string]*authzRequest // consent page request id -> request
+	refresh    map[string]*grant        // refresh token -> its grant
+	access     map[string]*accessToken  // access token -> what it grants
+	authzReqs  []url.Values
+	tokenReqs  []url.Values
+	revokeReqs []url.Values
 }
 
 // authzRequest is a validated authorization request.
@@ -89,11 +104,20 @@ type authCode struct {
 // tokens of which only current is valid.
 type grant struct {
 	clientID string
+	subject  string
 	scope    string // granted scope
 	openid   bool   // requested scope contained openid
 	authTime time.Time
 	current  string // the only valid refresh token
-	revoked  bool
+	revoked  bool   // also ends the access tokens issued under it
+}
+
+// accessToken is an issued access token.
+type accessToken struct {
+	grant   *grant
+	scope   string
+	expires time.Time
+	revoked bool
 }
 
 const (
@@ -102,6 +126,8 @@ const (
 	// maxPending bounds stored codes and consent requests; beyond it
 	// expired entries are swept before adding more.
 	maxPending = 1024
+	// maxAccess is where expired and revoked access tokens are swept.
+	maxAccess = 4096
 )
 
 // NewProvider starts a provider for a test and closes it when the test
@@ -128,24 +154,33 @@ func StartProvider(opts ...Option) (*Provider, error) {
 	if cfg.err != nil {
 		return nil, cfg.err
 	}
-	key, err := newSigningKey(cfg.alg, false)
-	if err != nil {
-		return nil, fmt.Errorf("loopauthtest: generating signing key: %w", err)
-	}
-	// Listen ourselves rather than let httptest panic: loopback only.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("loopauthtest: listening on 127.0.0.1: %w", err)
-	}
 	p := &Provider{
 		cfg:     cfg,
-		host:    l.Addr().String(),
 		done:    make(chan struct{}),
-		keys:    []*signingKey{key},
 		codes:   make(map[string]*authCode),
 		pending: make(map[string]*authzRequest),
 		refresh: make(map[string]*grant),
+		access:  make(map[string]*accessToken),
 	}
+	if err := p.loadState(); err != nil {
+		return nil, err
+	}
+	if len(p.keys) == 0 {
+		key, err := newSigningKey(cfg.alg, false)
+		if err != nil {
+			return nil, fmt.Errorf("loopauthtest: generating signing key: %w", err)
+		}
+		p.keys = []*signingKey{key}
+	}
+	if err := p.persist(); err != nil {
+		return nil, err
+	}
+	// Listen ourselves rather than let httptest panic: loopback only.
+	l, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("loopauthtest: listening on %s: %w", cfg.addr, err)
+	}
+	p.host = l.Addr().String()
 	p.issuer = "http://" + p.host
 
 	mux := http.NewServeMux()
@@ -154,6 +189,8 @@ func StartProvider(opts ...Option) (*Provider, error) {
 	mux.HandleFunc("/authorize", p.handleAuthorize)
 	mux.HandleFunc("/authorize/decision", p.handleDecision)
 	mux.HandleFunc("/token", p.handleToken)
+	mux.HandleFunc("/revoke", p.handleRevoke)
+	mux.HandleFunc("/introspect", p.handleIntrospect)
 
 	p.srv = &httptest.Server{
 		Listener: l,
@@ -194,6 +231,14 @@ func (p *Provider) TokenURL() string { return p.issuer + "/token" }
 // JWKSURL returns the JSON Web Key Set endpoint, Issuer()+"/jwks".
 func (p *Provider) JWKSURL() string { return p.issuer + "/jwks" }
 
+// RevocationURL returns the RFC 7009 revocation endpoint,
+// Issuer()+"/revoke" (which answers 404 under WithoutRevocation).
+func (p *Provider) RevocationURL() string { return p.issuer + "/revoke" }
+
+// IntrospectionURL returns the RFC 7662 introspection endpoint,
+// Issuer()+"/introspect".
+func (p *Provider) IntrospectionURL() string { return p.issuer + "/introspect" }
+
 // SignIDToken signs claims exactly as given (no defaults, no claims hook)
 // with the provider's current key and returns the compact JWS, with header
 // alg, kid and typ "JWT". It panics if claims cannot be encoded as JSON.
@@ -208,15 +253,18 @@ func (p *Provider) SignIDToken(claims map[string]any) string {
 // RotateKey switches to a freshly generated key (with a new kid) for all
 // later tokens. The JWKS lists the new key first and keeps the old ones
 // after it unless WithoutPreviousKeys was given. It returns the new kid and
-// panics if key generation fails.
+// panics if key generation, or saving the WithStateFile file, fails.
 func (p *Provider) RotateKey() string {
 	key, err := newSigningKey(p.cfg.alg, true)
 	if err != nil {
 		panic("loopauthtest: RotateKey: " + err.Error())
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.keys = append([]*signingKey{key}, p.keys...)
+	p.mu.Unlock()
+	if err := p.persist(); err != nil {
+		panic("loopauthtest: RotateKey: " + err.Error())
+	}
 	return key.kid
 }
 
@@ -249,6 +297,14 @@ func (p *Provider) TokenRequests() []url.Values {
 	return copyValuesList(p.tokenReqs)
 }
 
+// RevocationRequests returns a copy of the form of every request to
+// /revoke so far, in arrival order, like TokenRequests.
+func (p *Provider) RevocationRequests() []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return copyValuesList(p.revokeReqs)
+}
+
 func copyValuesList(in []url.Values) []url.Values {
 	out := make([]url.Values, len(in))
 	for i, v := range in {
@@ -269,7 +325,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if p.cfg.discoveryIssuer != "" {
 		iss = p.cfg.discoveryIssuer
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer":                                         iss,
 		"authorization_endpoint":                         p.AuthURL(),
 		"token_endpoint":                                 p.TokenURL(),
@@ -284,10 +340,18 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"subject_types_supported":                        []string{"public"},
 		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "name"},
 		"authorization_response_iss_parameter_supported": p.cfg.issParam,
-	})
+		"introspection_endpoint":                         p.IntrospectionURL(),
+		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic"},
+	}
+	if !p.cfg.noRevocation {
+		doc["revocation_endpoint"] = p.RevocationURL()
+		doc["revocation_endpoint_auth_methods_supported"] = p.authMethods()
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
-// authMethods is the discovery document's token_endpoint_auth_methods_supported.
+// authMethods are the client authentication methods of /token and
+// /revoke, which share authenticateClient (and discovery lists them).
 func (p *Provider) authMethods() []string {
 	if p.cfg.authMethod != "" {
 		return []string{p.cfg.authMethod}

@@ -144,10 +144,11 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (string,
 	if id == "" {
 		return "", basic, tokenErrorf("invalid_request", "client_id is missing")
 	}
-	if p.cfg.clientID != "" && id != p.cfg.clientID {
+	want, known := p.cfg.client(id)
+	if !known {
 		return "", basic, tokenErrorf("invalid_client", "unknown client")
 	}
-	if p.cfg.clientSecret == "" {
+	if want == "" {
 		return id, basic, nil // public client: nothing to check
 	}
 	used := ClientSecretPost
@@ -164,7 +165,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (string,
 		}
 		secret = bodySecret[0]
 	}
-	if !secretEqual(secret, p.cfg.clientSecret) {
+	if !secretEqual(secret, want) {
 		return "", basic, tokenErrorf("invalid_client", "client authentication failed")
 	}
 	return id, basic, nil
@@ -194,6 +195,7 @@ func (p *Provider) exchangeCode(w http.ResponseWriter, form url.Values, clientID
 			c.grant.revoked = true
 		}
 		p.mu.Unlock()
+		p.persistQuietly()
 		writeTokenError(w, tokenErrorf("invalid_grant", "authorization code was already used"), false)
 		return
 	}
@@ -234,6 +236,7 @@ func (p *Provider) exchangeCode(w http.ResponseWriter, form url.Values, clientID
 	}
 	g := &grant{
 		clientID: clientID,
+		subject:  p.cfg.user.Subject,
 		scope:    granted,
 		openid:   hasScope(c.req.scope, "openid"),
 		authTime: c.authTime,
@@ -276,6 +279,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, form url.Values, clientID
 	}
 	if fail != nil {
 		p.mu.Unlock()
+		p.persistQuietly() // reuse may have revoked the grant
 		writeTokenError(w, fail, false)
 		return
 	}
@@ -314,9 +318,17 @@ func scopeSubset(sub, of string) bool {
 	return true
 }
 
-// issue writes a successful token response (RFC 6749 §5.1).
+// issue writes a successful token response (RFC 6749 §5.1) and records
+// the access token for CheckAccessToken, /introspect and /revoke.
 func (p *Provider) issue(w http.ResponseWriter, grantType string, g *grant, scope, nonce, refresh string) {
 	access := randomToken(32)
+	p.mu.Lock()
+	p.addAccess(access, &accessToken{grant: g, scope: scope, expires: p.cfg.now().Add(p.cfg.tokenLifetime)})
+	p.mu.Unlock()
+	if err := p.persist(); err != nil {
+		writeTokenError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: err.Error()}, false)
+		return
+	}
 	resp := map[string]any{
 		"access_token": access,
 		"token_type":   "Bearer",
