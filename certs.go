@@ -648,8 +648,8 @@ func runMkcert(mkcert string, timeout time.Duration, args ...string) ([]byte, er
 		return nil, &MkcertError{Message: fmt.Sprintf("no result after %v", timeout), TimedOut: true, err: context.DeadlineExceeded}
 	}
 	msg := mkcertMessage(stderr.buf.Bytes())
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) {
+	exitErr, ok := errorAs[*exec.ExitError](err)
+	if !ok {
 		msg = sanitizeText(err.Error(), maxMkcertMessage) // could not start, or left a process holding its output
 	} else if msg == "" {
 		msg = exitErr.String()

@@ -230,3 +230,29 @@ type prefixedError struct {
 
 func (e *prefixedError) Error() string { return e.msg }
 func (e *prefixedError) Unwrap() error { return e.err }
+
+// errorAs is errors.As for a concrete error type T: the first error in
+// err's tree, depth first, that is a T or whose As method sets one. It
+// uses a type assertion where errors.As uses reflection, which costs
+// every program that links this package about 20 KiB
+// (internal/reflectlite, see make size). errors.AsType (Go 1.26) is the
+// same, but this package still builds with Go 1.23.
+func errorAs[T error](err error) (found T, ok bool) {
+	if found, ok = err.(T); ok {
+		return found, true
+	}
+	if x, isAs := err.(interface{ As(any) bool }); isAs && x.As(&found) {
+		return found, true
+	}
+	switch x := err.(type) {
+	case interface{ Unwrap() error }:
+		return errorAs[T](x.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, err := range x.Unwrap() {
+			if found, ok = errorAs[T](err); ok {
+				return found, true
+			}
+		}
+	}
+	return found, false
+}

@@ -315,6 +315,6 @@ func (c *CLITokenClient) save(ctx context.Context, store TokenStore, ts *TokenSe
 // isInvalidGrant reports whether a refresh failed because the grant is
 // gone (RFC 6749 §5.2 invalid_grant): only a new sign-in helps.
 func isInvalidGrant(err error) bool {
-	var pe *ProviderError
-	return errors.As(err, &pe) && pe.ErrorCode == "invalid_grant"
+	pe, ok := errorAs[*ProviderError](err)
+	return ok && pe.ErrorCode == "invalid_grant"
 }

@@ -424,11 +424,11 @@ func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
 		return err
 	}
 	current, err := s.read()
-	var modeErr *FileModeError
+	modeErr, isModeErr := errorAs[*FileModeError](err)
 	switch {
 	case err == nil && bytes.Equal(current, data):
 		return nil // unchanged: a Token call that refreshed nothing leaves the disk alone
-	case errors.As(err, &modeErr) && !modeErr.Mode.IsRegular():
+	case isModeErr && !modeErr.Mode.IsRegular():
 		return err
 	}
 	return s.write(ctx, data)
@@ -659,8 +659,7 @@ func takeLock(path string) (f *os.File, again bool, err error) {
 	}
 	if err != nil {
 		f.Close()
-		var modeErr *FileModeError
-		if errors.As(err, &modeErr) {
+		if _, ok := errorAs[*FileModeError](err); ok {
 			return nil, false, err
 		}
 		return fail(err)
