@@ -60,12 +60,6 @@ func supportedAlg(alg []byte) (string, bool) {
 	return "", false
 }
 
-// isSupportedAlg reports whether alg is one of supportedAlgs.
-func isSupportedAlg(alg string) bool {
-	_, ok := supportedAlg([]byte(alg))
-	return ok
-}
-
 // compactJWS is a syntactically valid compact JWS whose header passed the
 // checks of parseCompactJWS. Nothing in it is verified yet.
 type compactJWS struct {

@@ -36,19 +36,6 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 // (ErrInvalidTokenResponse, ...) with this text after it.
 var errJSON = errors.New("invalid JSON")
 
-// checkStrictJSON accepts exactly one RFC 8259 JSON value that is valid
-// UTF-8, nests at most maxJSONDepth levels, has no two member names in any
-// object that are equal or differ only in case (compared after unescaping,
-// under Unicode case folding) and no trailing data. encoding/json alone
-// accepts duplicates (last one wins), matches names case-insensitively and
-// replaces invalid UTF-8 silently; each is a parser differential an
-// attacker can use against a verifier. The scanner is hand-written so that checking costs no
-// allocation for ordinary documents.
-func checkStrictJSON(data []byte) error {
-	_, _, err := scanStrictJSON(data, nil)
-	return err
-}
-
 // maxMembers is how many names decodeStrictMembers can look for.
 const maxMembers = 20
 
@@ -56,7 +43,7 @@ const maxMembers = 20
 // order of the names looked for; nil for a member that is absent.
 type members [maxMembers][]byte
 
-// decodeStrictMembers checks data like checkStrictJSON, requires an
+// decodeStrictMembers checks data like scanStrictJSON, requires an
 // object, and returns the raw value of each top-level member named in
 // names. A member whose name differs from one of names only in case is an
 // error: encoding/json matches names case-insensitively (with Unicode
@@ -143,8 +130,17 @@ type jsonScanner struct {
 	found members
 }
 
-// scanStrictJSON validates data and returns the first byte of its
-// top-level value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
+// scanStrictJSON accepts exactly one RFC 8259 JSON value that is valid
+// UTF-8, nests at most maxJSONDepth levels, has no two member names in any
+// object that are equal or differ only in case (compared after unescaping,
+// under Unicode case folding) and no trailing data. encoding/json alone
+// accepts duplicates (last one wins), matches names case-insensitively and
+// replaces invalid UTF-8 silently; each is a parser differential an
+// attacker can use against a verifier. The scanner is hand-written so that
+// checking costs no allocation for ordinary documents. It returns the
+// first byte of the top-level value ('{', '[', '"', 't', 'f', 'n' or a
+// number's first byte) and, with names, the members decodeStrictMembers
+// looks for.
 func scanStrictJSON(data []byte, names []string) (byte, members, error) {
 	if !utf8.Valid(data) {
 		return 0, members{}, errorf("%w: not valid UTF-8", errJSON)
