@@ -21,23 +21,11 @@ import (
 // SetupGuide is the one-time setup for users who give the application
 // certificate files themselves (TLSCertificateFromPEMFiles). Print it when
 // loading them fails.
-const SetupGuide = `HTTPS Certificate Setup
-=======================
-
-This application uses HTTPS for its OAuth login callback. It needs a
+const SetupGuide = setupTitle + `This application uses HTTPS for its OAuth login callback. It needs a
 locally-trusted certificate for localhost, 127.0.0.1 and ::1, which you
 create once. Steps 1 and 2 are global and can be run from any directory.
 
-1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
-     macOS: brew install mkcert
-     Other platforms: see the link above
-
-2. Create and trust a local certificate authority (may prompt for a password):
-     mkcert -install
-   This adds a root certificate to the system trust store so that browsers
-   accept localhost certificates signed by it. It does not affect other
-   machines or network traffic.
-
+` + setupMkcert + `
 3. Generate a certificate:
      mkcert -cert-file localhost-cert.pem -key-file localhost-key.pem localhost 127.0.0.1 ::1
    This writes the certificate (safe to share) and its private key (keep it
@@ -53,14 +41,24 @@ in. The certificate is only valid for localhost, 127.0.0.1 and ::1.
 // SetupGuideManaged is the one-time setup for users of an application that
 // calls EnsureLocalhost, which generates the certificate itself. Print it
 // when EnsureLocalhost returns ErrMkcertNotFound or ErrMkcertCANotInstalled.
-const SetupGuideManaged = `HTTPS Certificate Setup
-=======================
-
-This application uses HTTPS for its OAuth login callback. It needs a
+const SetupGuideManaged = setupTitle + `This application uses HTTPS for its OAuth login callback. It needs a
 locally-trusted certificate, which takes a one-time setup per machine. Both
 commands below can be run from any directory; they are global operations.
 
-1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
+` + setupMkcert + `
+That's it; there is no step 3. The application generates its certificate
+for localhost, 127.0.0.1 and ::1 automatically on its next run. If you have
+already run mkcert -install (for example for another tool), only step 1 is
+needed.
+`
+
+// The parts the two guides share.
+const (
+	setupTitle = `HTTPS Certificate Setup
+=======================
+
+`
+	setupMkcert = `1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
      macOS: brew install mkcert
      Other platforms: see the link above
 
@@ -69,12 +67,8 @@ commands below can be run from any directory; they are global operations.
    This adds a root certificate to the system trust store so that browsers
    accept localhost certificates signed by it. It does not affect other
    machines or network traffic.
-
-That's it; there is no step 3. The application generates its certificate
-for localhost, 127.0.0.1 and ::1 automatically on its next run. If you have
-already run mkcert -install (for example for another tool), only step 1 is
-needed.
 `
+)
 
 var (
 	// ErrMkcertNotFound means EnsureLocalhost found no mkcert on PATH. A
@@ -369,15 +363,21 @@ func hasServerAuth(usages []x509.ExtKeyUsage) bool {
 // 1 MiB each; symbolic links are followed, as the paths are the caller's
 // choice) and loads them with TLSCertificateFromPEM.
 func TLSCertificateFromPEMFiles(certPath, keyPath string) (*TLSCertificate, error) {
-	certPEM, err := readPEMFile(certPath, true)
+	return loadPEMFiles(certPath, keyPath, true, time.Now())
+}
+
+// loadPEMFiles reads the two files with readPEMFile and checks them at now
+// with certificateFromPEM.
+func loadPEMFiles(certPath, keyPath string, follow bool, now time.Time) (*TLSCertificate, error) {
+	certPEM, err := readPEMFile(certPath, follow)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := readPEMFile(keyPath, true)
+	keyPEM, err := readPEMFile(keyPath, follow)
 	if err != nil {
 		return nil, err
 	}
-	return TLSCertificateFromPEM(certPEM, keyPEM)
+	return certificateFromPEM(certPEM, keyPEM, now)
 }
 
 // readPEMFile reads a regular file of at most maxPEMFileBytes. With follow
@@ -480,20 +480,17 @@ func ensurePrivateDir(dir string) error {
 	case !m.IsDir():
 		return errorf("%w: %q is not a directory (mode %v)", ErrUnsafeCertificatePath, dir, m)
 	}
+	unsafe := func(format string, args ...any) error {
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf("%s: certificate directory %q "+format, append([]any{ErrUnsafeCertificatePath, dir}, args...)...)}
+	}
 	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)",
-			ErrUnsafeCertificatePath, dir, uid)}
+		return unsafe("belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)", uid)
 	}
 	switch perm := m.Perm(); {
 	case modeBitsApply && perm&0o022 != 0:
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q",
-			ErrUnsafeCertificatePath, dir, m, dir)}
+		return unsafe("may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q", m, dir)
 	case modeBitsApply && perm&0o077 != 0:
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory",
-			ErrUnsafeCertificatePath, dir, m, dir)}
+		return unsafe("may be accessed by other users (mode %v): run chmod 700 %q or use another directory", m, dir)
 	}
 	return nil
 }
@@ -516,18 +513,11 @@ func (e *unsafeDirError) Unwrap() []error { return []error{ErrUnsafeCertificateP
 // path it refuses. A key file others may read (on Unix) is regenerated:
 // that key may have leaked.
 func loadReusable(certPath, keyPath string, now time.Time) (*TLSCertificate, error) {
-	certPEM, err := readPEMFile(certPath, false)
+	c, err := loadPEMFiles(certPath, keyPath, false, now)
 	if errors.Is(err, ErrUnsafeCertificatePath) {
 		return nil, err
 	}
-	if err != nil {
-		return nil, nil
-	}
-	keyPEM, err := readPEMFile(keyPath, false)
-	if errors.Is(err, ErrUnsafeCertificatePath) {
-		return nil, err
-	}
-	if err != nil {
+	if err != nil || c.cert.Leaf.NotAfter.Sub(now) < minRemainingValidity {
 		return nil, nil
 	}
 	if modeBitsApply {
@@ -535,10 +525,6 @@ func loadReusable(certPath, keyPath string, now time.Time) (*TLSCertificate, err
 		if err != nil || fi.Mode().Perm()&0o077 != 0 {
 			return nil, nil
 		}
-	}
-	c, err := certificateFromPEM(certPEM, keyPEM, now)
-	if err != nil || c.cert.Leaf.NotAfter.Sub(now) < minRemainingValidity {
-		return nil, nil
 	}
 	return c, nil
 }
@@ -572,23 +558,17 @@ func generateLocalhost(dir string, roots *x509.CertPool, timeout time.Duration) 
 			}
 		}
 	}
-	certPEM, err := readPEMFile(tmpCert, false)
-	if err == nil {
-		var keyPEM []byte
-		if keyPEM, err = readPEMFile(tmpKey, false); err == nil {
-			var c *TLSCertificate
-			if c, err = TLSCertificateFromPEM(certPEM, keyPEM); err == nil {
-				if err := checkMkcertTrust(mkcert, timeout, c, roots); err != nil {
-					return nil, err
-				}
-				if err := install(dir, tmpCert, tmpKey); err != nil {
-					return nil, err
-				}
-				return c, nil
-			}
-		}
+	c, err := loadPEMFiles(tmpCert, tmpKey, false, time.Now())
+	if err != nil {
+		return nil, &MkcertError{Message: "it exited successfully but wrote no usable certificate: " + strings.TrimPrefix(err.Error(), errPrefix), err: err}
 	}
-	return nil, &MkcertError{Message: "it exited successfully but wrote no usable certificate: " + strings.TrimPrefix(err.Error(), errPrefix), err: err}
+	if err := checkMkcertTrust(mkcert, timeout, c, roots); err != nil {
+		return nil, err
+	}
+	if err := install(dir, tmpCert, tmpKey); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // install renames the checked files into dir, key first: a crash between

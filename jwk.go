@@ -403,19 +403,7 @@ func (k *jsonWebKey) verifySignature(tok *compactJWS) bool {
 	if alg == "EdDSA" {
 		return ed25519.Verify(k.ed, in, sig)
 	}
-	var digest []byte
-	var hash crypto.Hash
-	switch alg[2:] {
-	case "256":
-		d := sha256.Sum256(in)
-		digest, hash = d[:], crypto.SHA256
-	case "384":
-		d := sha512.Sum384(in)
-		digest, hash = d[:], crypto.SHA384
-	default:
-		d := sha512.Sum512(in)
-		digest, hash = d[:], crypto.SHA512
-	}
+	digest, hash := hashFor(alg, in)
 	switch alg[:2] {
 	case "RS":
 		return rsa.VerifyPKCS1v15(k.rsa, hash, digest, sig) == nil
@@ -425,6 +413,23 @@ func (k *jsonWebKey) verifySignature(tok *compactJWS) bool {
 		return rsa.VerifyPSS(k.rsa, hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash}) == nil
 	}
 	return verifyECDSA(k.ec, digest, sig)
+}
+
+// hashFor returns the hash of data with the hash of a JWS alg (RFC 7518
+// §3), named by its last three characters; EdDSA, whose signature needs
+// none, gets SHA-512, the at_hash hash for Ed25519 (OpenID Connect Core
+// §3.1.3.6).
+func hashFor(alg string, data []byte) ([]byte, crypto.Hash) {
+	switch alg[len(alg)-3:] {
+	case "256":
+		d := sha256.Sum256(data)
+		return d[:], crypto.SHA256
+	case "384":
+		d := sha512.Sum384(data)
+		return d[:], crypto.SHA384
+	}
+	d := sha512.Sum512(data)
+	return d[:], crypto.SHA512
 }
 
 // verifyECDSA checks a JWS ECDSA signature: R||S, each exactly the size of

@@ -2,8 +2,6 @@ package loopauth
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -189,22 +187,6 @@ func (t *compactJWS) readHeader(header []byte) error {
 		return errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
 	}
 	return nil
-}
-
-// jsonStringBytes returns the content of an escape-free JSON string
-// without copying. Escaped strings are not needed in headers and are
-// refused, which also keeps "\u0061lg"-style spellings out.
-func jsonStringBytes(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	s := raw[1 : len(raw)-1]
-	for _, c := range s {
-		if c == '\\' {
-			return nil, false
-		}
-	}
-	return s, true
 }
 
 func isBase64URL(s string) bool {
@@ -526,18 +508,7 @@ func checkAudience(c *Claims, clientID string) error {
 // left-most half of the hash of the access token, with the hash of the
 // token's alg (SHA-512 for EdDSA with Ed25519).
 func accessTokenHash(alg, accessToken string) string {
-	var sum []byte
-	switch alg[len(alg)-3:] {
-	case "256":
-		s := sha256.Sum256([]byte(accessToken))
-		sum = s[:]
-	case "384":
-		s := sha512.Sum384([]byte(accessToken))
-		sum = s[:]
-	default: // 512 and EdDSA
-		s := sha512.Sum512([]byte(accessToken))
-		sum = s[:]
-	}
+	sum, _ := hashFor(alg, []byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 

@@ -304,7 +304,12 @@ func (s *FileStore) checkDir() error {
 	return checkStoreDir(dir, fi)
 }
 
-func (s *FileStore) check() error {
+// check refuses a done ctx (with its error, unwrapped) and a FileStore
+// without a path.
+func (s *FileStore) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if s == nil || s.path == "" {
 		return errorf("%w: FileStore has no path: create it with NewFileStore", ErrInvalidConfig)
 	}
@@ -316,10 +321,7 @@ func (s *FileStore) check() error {
 // an error wrapping ErrInvalidTokenSet, naming the path but never quoting
 // the file, when the content is empty, corrupt or over 1 MiB.
 func (s *FileStore) Load(ctx context.Context) (*TokenSet, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkDir(); err != nil {
@@ -410,10 +412,7 @@ func (s *FileStore) tooLarge() error {
 // others may write to, with a *FileModeError. A Save whose ctx is done
 // before the rename leaves the old file.
 func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	data, err := encodeTokenSet(ts)
@@ -536,10 +535,7 @@ func isDigits(s string) bool {
 // called while this process holds the lock, for example from an
 // OnTokenSetChange hook, which runs under the lock during Token.
 func (s *FileStore) Clear(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if err := s.checkDir(); err != nil {
@@ -591,10 +587,7 @@ func (s *FileStore) Clear(ctx context.Context) error {
 // systems that are neither Unix nor Windows, the lock excludes only the
 // other callers in this process.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.ensureDir(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -98,14 +99,23 @@ func jsonString(raw []byte) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
 	}
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && !bytes.ContainsRune(raw[1:len(raw)-1], '\\') {
-		return string(raw[1 : len(raw)-1]), nil
+	if s, ok := jsonStringBytes(raw); ok {
+		return string(s), nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", err
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// jsonStringBytes returns the content of an escape-free JSON string
+// without copying. JWS headers and JWK key material need no escapes and
+// read their strings with it, which also keeps "\u0061lg"-style
+// spellings out.
+func jsonStringBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return nil, false
 	}
-	return s, nil
+	return raw[1 : len(raw)-1], true
 }
 
 // isFoldStable reports whether name is made of lower-case ASCII letters,
@@ -295,13 +305,29 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 }
 
 func (s *jsonScanner) array() error {
+	return s.elements(math.MaxInt, nil)
+}
+
+// elements scans the array at s.pos. With fn, it calls fn with the raw
+// bytes of each element, stops at the first error, and refuses more than
+// max elements.
+func (s *jsonScanner) elements(max int, fn func(elem []byte) error) error {
 	if empty, err := s.open(']'); empty || err != nil {
 		return err
 	}
-	for {
+	for n := 1; ; n++ {
+		if n > max {
+			return errorf("%w: more than %d elements", errJSON, max)
+		}
 		s.skipSpace()
+		start := s.pos
 		if err := s.value(); err != nil {
 			return err
+		}
+		if fn != nil {
+			if err := fn(s.data[start:s.pos]); err != nil {
+				return err
+			}
 		}
 		if end, err := s.next(']'); end || err != nil {
 			return err
@@ -572,25 +598,7 @@ func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
 	if s.pos >= len(raw) || raw[s.pos] != '[' {
 		return errorf("%w: not an array", errJSON)
 	}
-	if empty, err := s.open(']'); empty || err != nil {
-		return err
-	}
-	for n := 1; ; n++ {
-		if n > max {
-			return errorf("%w: more than %d elements", errJSON, max)
-		}
-		s.skipSpace()
-		start := s.pos
-		if err := s.value(); err != nil {
-			return err
-		}
-		if err := fn(raw[start:s.pos]); err != nil {
-			return err
-		}
-		if end, err := s.next(']'); end || err != nil {
-			return err
-		}
-	}
+	return s.elements(max, fn)
 }
 
 // jsonStrings reads an optional JSON array of strings of at most max
