@@ -119,25 +119,18 @@ type MkcertError struct {
 
 // Error describes the failure and the fix.
 func (e *MkcertError) Error() string {
-	var b strings.Builder
+	msg, fix := "loopauth: mkcert failed", " (run mkcert yourself to see what is wrong)"
 	switch {
 	case e.CANotInstalled:
-		b.WriteString("loopauth: mkcert's local CA is not trusted by this system, so browsers would reject the certificate")
+		msg = "loopauth: mkcert's local CA is not trusted by this system, so browsers would reject the certificate"
+		fix = ` (run "mkcert -install" once to trust mkcert's local authority, then try again)`
 	case e.TimedOut:
-		b.WriteString("loopauth: mkcert did not finish in time and was stopped")
-	default:
-		b.WriteString("loopauth: mkcert failed")
+		msg = "loopauth: mkcert did not finish in time and was stopped"
 	}
 	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
+		msg += ": " + e.Message
 	}
-	if e.CANotInstalled {
-		b.WriteString(` (run "mkcert -install" once to trust mkcert's local authority, then try again)`)
-	} else {
-		b.WriteString(" (run mkcert yourself to see what is wrong)")
-	}
-	return b.String()
+	return msg + fix
 }
 
 // Unwrap returns the cause: ErrMkcertCANotInstalled,
@@ -268,13 +261,10 @@ func checkPEMInput(certPEM, keyPEM []byte) ([]*x509.Certificate, error) {
 	keys := 0
 	for _, b := range keyBlocks {
 		switch {
-		case isKeyBlock(b.Type):
-			if strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-				return nil, invalidCert("the private key is encrypted: decrypt it first (openssl pkey)")
-			}
-			keys++
-		case b.Type == "ENCRYPTED PRIVATE KEY":
+		case b.Type == "ENCRYPTED PRIVATE KEY" || isKeyBlock(b.Type) && strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED"):
 			return nil, invalidCert("the private key is encrypted: decrypt it first (openssl pkey)")
+		case isKeyBlock(b.Type):
+			keys++
 		case strings.Contains(b.Type, "PRIVATE KEY"):
 			return nil, invalidCert("unsupported private key type %q (PKCS#8, PKCS#1 or SEC1 expected)", b.Type)
 		case b.Type == "CERTIFICATE", b.Type == "EC PARAMETERS":

@@ -147,25 +147,19 @@ type ProviderError struct {
 
 // Error describes the failure and what to do about it.
 func (e *ProviderError) Error() string {
-	var b strings.Builder
-	if e.StatusCode == 0 {
-		b.WriteString("loopauth: the provider refused the authorization request")
-	} else {
-		b.WriteString("loopauth: token endpoint answered HTTP ")
-		b.WriteString(strconv.Itoa(e.StatusCode))
+	msg := "loopauth: the provider refused the authorization request"
+	if e.StatusCode != 0 {
+		msg = "loopauth: token endpoint answered HTTP " + strconv.Itoa(e.StatusCode)
 	}
-	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, ": %s", e.ErrorCode)
-	}
-	if e.ErrorDescription != "" {
-		fmt.Fprintf(&b, ": %s", e.ErrorDescription)
+	for _, part := range [...]string{e.ErrorCode, e.ErrorDescription} {
+		if part != "" {
+			msg += ": " + part
+		}
 	}
 	if hint := e.hint(); hint != "" {
-		b.WriteString(" (")
-		b.WriteString(hint)
-		b.WriteString(")")
+		msg += " (" + hint + ")"
 	}
-	return b.String()
+	return msg
 }
 
 // hint says what to do for the common error codes.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,32 +101,26 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 	}
 	d1 := strings.IndexByte(raw, '.')
 	d2 := d1 + 1 + strings.IndexByte(raw[d1+1:], '.')
-	segs := [3]string{raw[:d1], raw[d1+1 : d2], raw[d2+1:]}
-	if len(segs[0]) > maxJWTHeaderBytes {
+	// An empty signature is reported after the header, so that an
+	// unsecured token is named for its alg "none". An empty payload is
+	// refused: see JSONWebKeySet.Verify.
+	switch {
+	case d1 > maxJWTHeaderBytes:
 		return nil, malformed("header longer than %d bytes", maxJWTHeaderBytes)
+	case strings.ContainsAny(raw, "\r\n"):
+		// The strict decoder refuses every byte outside the base64url
+		// alphabet except CR and LF, which it skips: refuse those here.
+		return nil, malformed("line breaks in the token")
+	case d1 == 0:
+		return nil, malformed("the header is empty")
+	case d2 == d1+1:
+		return nil, malformed("the payload is empty (detached payloads are not supported)")
 	}
 	enc := base64.RawURLEncoding.Strict()
-	size := len(raw)
-	// The strict decoder refuses every byte outside the base64url alphabet
-	// except CR and LF, which it skips: refuse those here.
-	if strings.IndexByte(raw, '\r') >= 0 || strings.IndexByte(raw, '\n') >= 0 {
-		return nil, malformed("line breaks in the token")
-	}
-	for i, s := range segs {
-		// An empty signature is reported after the header, so that an
-		// unsecured token is named for its alg "none". An empty payload is
-		// refused: see JSONWebKeySet.Verify.
-		switch {
-		case s == "" && i == 1:
-			return nil, malformed("the payload is empty (detached payloads are not supported)")
-		case s == "" && i == 0:
-			return nil, malformed("the header is empty")
-		}
-		size += enc.DecodedLen(len(s))
-	}
 	// One allocation holds a copy of the token (whose first two segments
-	// are the signing input) and the three decoded segments.
-	buf := make([]byte, size)
+	// are the signing input) and the three decoded segments, which
+	// together decode to no more than the whole token would.
+	buf := make([]byte, len(raw)+enc.DecodedLen(len(raw)))
 	copy(buf, raw)
 	tok := &compactJWS{signingInput: buf[:d2:d2]}
 	src := [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]}
@@ -487,14 +482,8 @@ func checkValidity(c *Claims, now time.Time) error {
 // the client ID; with several audiences azp must name this client; azp,
 // when present, is this client.
 func checkAudience(c *Claims, clientID string) error {
-	found := false
-	for _, a := range c.Audience {
-		if a == clientID {
-			found = true
-		}
-	}
 	switch {
-	case !found:
+	case !slices.Contains(c.Audience, clientID):
 		return invalidIDToken(ErrInvalidAudience, "aud does not contain the client ID")
 	case c.AuthorizedParty != "" && c.AuthorizedParty != clientID:
 		return invalidIDToken(ErrInvalidAudience, "azp names another client")

@@ -647,15 +647,13 @@ func takeLock(path string) (f *os.File, again bool, err error) {
 		return fail(err)
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = &FileModeError{Path: path, Mode: fi.Mode()}
-	}
 	if err != nil {
 		f.Close()
-		if _, ok := errorAs[*FileModeError](err); ok {
-			return nil, false, err
-		}
 		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, false, &FileModeError{Path: path, Mode: fi.Mode()}
 	}
 	locked, err := tryLockFile(f)
 	if err != nil || !locked {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,19 +25,16 @@ const (
 	ScopeOfflineAccess Scope = "offline_access"
 )
 
+// wellKnownScopes are the well-known scopes in the order requests send
+// them.
+var wellKnownScopes = [...]Scope{ScopeOpenID, ScopeEmail, ScopeProfile, ScopeOfflineAccess}
+
 // scopeRank orders the well-known scopes before custom ones.
 func scopeRank(s Scope) int {
-	switch s {
-	case ScopeOpenID:
-		return 0
-	case ScopeEmail:
-		return 1
-	case ScopeProfile:
-		return 2
-	case ScopeOfflineAccess:
-		return 3
+	if i := slices.Index(wellKnownScopes[:], s); i >= 0 {
+		return i
 	}
-	return 4
+	return len(wellKnownScopes)
 }
 
 func compareScopes(a, b Scope) int {

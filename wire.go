@@ -218,41 +218,40 @@ func (s *jsonScanner) literal(lit string) error {
 	return nil
 }
 
+// number scans an RFC 8259 §6 number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *jsonScanner) number() error {
-	d := s.data
-	digits := func() int {
-		n := 0
-		for s.pos < len(d) && '0' <= d[s.pos] && d[s.pos] <= '9' {
-			s.pos++
-			n++
-		}
-		return n
+	s.accept("-")
+	ok := s.accept("0") || s.digits()
+	if ok && s.accept(".") {
+		ok = s.digits()
 	}
-	if d[s.pos] == '-' {
-		s.pos++
+	if ok && s.accept("eE") {
+		s.accept("+-")
+		ok = s.digits()
 	}
-	switch {
-	case s.pos < len(d) && d[s.pos] == '0':
-		s.pos++
-	case digits() == 0:
+	if !ok {
 		return s.fail("invalid number")
 	}
-	if s.pos < len(d) && d[s.pos] == '.' {
-		s.pos++
-		if digits() == 0 {
-			return s.fail("invalid number")
-		}
-	}
-	if s.pos < len(d) && (d[s.pos] == 'e' || d[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(d) && (d[s.pos] == '+' || d[s.pos] == '-') {
-			s.pos++
-		}
-		if digits() == 0 {
-			return s.fail("invalid number")
-		}
-	}
 	return nil
+}
+
+// accept consumes the next byte if it is one of set.
+func (s *jsonScanner) accept(set string) bool {
+	if s.pos < len(s.data) && strings.IndexByte(set, s.data[s.pos]) >= 0 {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// digits consumes a run of digits and reports whether there was one.
+func (s *jsonScanner) digits() bool {
+	start := s.pos
+	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	return s.pos > start
 }
 
 // str scans a string and returns its raw content (between the quotes) and
@@ -438,10 +437,9 @@ func (s *jsonScanner) object() error {
 		}
 		n++
 		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		if !s.accept(":") {
 			return s.fail("expected :")
 		}
-		s.pos++
 		s.skipSpace()
 		start := s.pos
 		if err := s.value(); err != nil {
@@ -525,16 +523,7 @@ func isVSCHAR(s string) bool {
 // isNQCHAR reports whether s is a valid RFC 6749 Appendix A scope token:
 // %x21 / %x23-5B / %x5D-7E (no space, quote or backslash).
 func isNQCHAR(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return isVSCHAR(s) && !strings.ContainsAny(s, ` "\\`)
 }
 
 // sanitizeText makes provider-supplied text safe to put in an error string
