@@ -109,19 +109,19 @@ func (m *MemoryStore) Save(ctx context.Context, ts *TokenSet) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.data = data
-	m.mu.Unlock()
-	return nil
+	return m.set(ctx, data)
 }
 
 // Clear forgets the saved token set.
-func (m *MemoryStore) Clear(ctx context.Context) error {
+func (m *MemoryStore) Clear(ctx context.Context) error { return m.set(ctx, nil) }
+
+// set stores data (nil: nothing) unless ctx is done.
+func (m *MemoryStore) set(ctx context.Context, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.data = nil
+	m.data = data
 	m.mu.Unlock()
 	return nil
 }
