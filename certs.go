@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -295,12 +296,7 @@ func pemBlocks(data []byte, what string) ([]*pem.Block, error) {
 		return nil, invalidCert("more than %d PEM blocks in the %s data", maxPEMBlocks, what)
 	}
 	blocks := make([]*pem.Block, 0, markers)
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
 		blocks = append(blocks, b)
 	}
 	switch {
@@ -334,19 +330,10 @@ func checkLeaf(leaf *x509.Certificate, now time.Time) error {
 	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
 		return invalidCert("the certificate is signed with %v, which browsers reject", leaf.SignatureAlgorithm)
 	}
-	if len(leaf.ExtKeyUsage) > 0 && !hasServerAuth(leaf.ExtKeyUsage) {
+	if eku := leaf.ExtKeyUsage; len(eku) > 0 && !slices.Contains(eku, x509.ExtKeyUsageServerAuth) && !slices.Contains(eku, x509.ExtKeyUsageAny) {
 		return invalidCert("the certificate's extended key usage does not allow TLS servers")
 	}
 	return nil
-}
-
-func hasServerAuth(usages []x509.ExtKeyUsage) bool {
-	for _, u := range usages {
-		if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
-			return true
-		}
-	}
-	return false
 }
 
 // TLSCertificateFromPEMFiles reads the certificate and key files (at most

@@ -396,47 +396,34 @@ func verifyECDSA(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	}
 	// crypto/ecdsa range-checks r and s (0 < r, s < n), so the all-zero
 	// signature of CVE-2022-21449 fails there.
-	var buf [2*(2+1+66) + 3]byte
-	der := appendASN1Signature(buf[:0], sig[:size], sig[size:])
-	return ecdsa.VerifyASN1(pub, digest, der)
+	var buf [3 + 2*(2+1+66)]byte
+	return ecdsa.VerifyASN1(pub, digest, appendASN1Signature(buf[:0], sig[:size], sig[size:]))
 }
 
 // appendASN1Signature encodes (r, s) as the DER SEQUENCE of two INTEGERs
 // that ecdsa.VerifyASN1 takes, without big.Int allocations.
 func appendASN1Signature(b, r, s []byte) []byte {
-	r, s = minimalInt(r), minimalInt(s)
-	rLen, sLen := intLen(r), intLen(s)
-	body := 2 + rLen + 2 + sLen
-	if body < 128 {
-		b = append(b, 0x30, byte(body))
+	var ints [2 * (2 + 1 + 66)]byte
+	body := appendASN1Int(appendASN1Int(ints[:0], r), s)
+	if len(body) < 128 {
+		b = append(b, 0x30, byte(len(body)))
 	} else {
-		b = append(b, 0x30, 0x81, byte(body))
+		b = append(b, 0x30, 0x81, byte(len(body)))
 	}
-	b = appendASN1Int(b, r)
-	return appendASN1Int(b, s)
+	return append(b, body...)
 }
 
-func minimalInt(v []byte) []byte {
+// appendASN1Int appends a big-endian unsigned integer as a DER INTEGER:
+// leading zeros dropped, and a zero byte in front of a value whose top
+// bit is set (DER integers are two's complement) or of zero itself.
+func appendASN1Int(b, v []byte) []byte {
 	for len(v) > 0 && v[0] == 0 {
 		v = v[1:]
 	}
-	return v
-}
-
-// intLen is the DER content length of a non-negative integer.
-func intLen(v []byte) int {
 	if len(v) == 0 || v[0]&0x80 != 0 {
-		return len(v) + 1 // a zero, or a sign byte
+		return append(append(b, 0x02, byte(len(v)+1), 0), v...)
 	}
-	return len(v)
-}
-
-func appendASN1Int(b, v []byte) []byte {
-	b = append(b, 0x02, byte(intLen(v)))
-	if len(v) == 0 || v[0]&0x80 != 0 {
-		b = append(b, 0)
-	}
-	return append(b, v...)
+	return append(append(b, 0x02, byte(len(v))), v...)
 }
 
 // String describes the set for diagnostics.
@@ -522,11 +509,8 @@ func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) e
 	if err != nil {
 		return err
 	}
-	if err := checkValidity(claims, v.now()); err != nil {
+	if err := checkValidity(claims, v.now()); err != nil || v.clientID == "" {
 		return err
-	}
-	if v.clientID == "" {
-		return nil
 	}
 	return checkAudience(claims, v.clientID)
 }
@@ -612,10 +596,7 @@ func (v *RemoteJWKSValidator) fetch(ctx context.Context) (*JSONWebKeySet, time.D
 		return nil, 0, errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
 	}
 	set, err := ParseJSONWebKeySet(data)
-	if err != nil {
-		return nil, 0, err
-	}
-	return set, cacheTTL(header.Get("Cache-Control")), nil
+	return set, cacheTTL(header.Get("Cache-Control")), err
 }
 
 // cacheTTL reads max-age from a Cache-Control header and bounds it:
@@ -625,11 +606,11 @@ func cacheTTL(cc string) time.Duration {
 	ttl := jwksDefaultTTL
 	for _, d := range strings.Split(cc, ",") {
 		d = strings.ToLower(strings.TrimSpace(d))
-		switch {
-		case d == "no-store" || d == "no-cache":
+		if d == "no-store" || d == "no-cache" {
 			return jwksMinTTL
-		case strings.HasPrefix(d, "max-age="):
-			if n, err := strconv.ParseInt(strings.TrimPrefix(d, "max-age="), 10, 64); err == nil && n >= 0 {
+		}
+		if age, ok := strings.CutPrefix(d, "max-age="); ok {
+			if n, err := strconv.ParseInt(age, 10, 64); err == nil && n >= 0 {
 				ttl = time.Duration(min(n, int64(jwksMaxTTL/time.Second))) * time.Second
 			}
 		}

@@ -123,11 +123,10 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 	buf := make([]byte, len(raw)+enc.DecodedLen(len(raw)))
 	copy(buf, raw)
 	tok := &compactJWS{signingInput: buf[:d2:d2]}
-	src := [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]}
 	rest := buf[len(raw):]
 	var parts [3][]byte
-	for i := range src {
-		n, err := enc.Decode(rest, src[i])
+	for i, seg := range [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]} {
+		n, err := enc.Decode(rest, seg)
 		if err != nil {
 			return nil, malformed("segment %d is not canonical base64url", i+1)
 		}

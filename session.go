@@ -263,6 +263,7 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 	case err != nil:
 		return nil, err
 	case prev == nil:
+		// Nothing usable stored: sign in below.
 	case stale != nil && prev.AccessToken() != stale.AccessToken():
 		return prev, nil // someone else already replaced the rejected token
 	case stale == nil && c.fresh(prev):

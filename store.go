@@ -502,7 +502,7 @@ func (s *FileStore) removeTemps(minAge time.Duration) {
 		entries, err := d.ReadDir(256)
 		for _, e := range entries {
 			suffix, ok := strings.CutPrefix(e.Name(), prefix)
-			if !ok || !isDigits(suffix) || !e.Type().IsRegular() {
+			if !ok || suffix == "" || strings.Trim(suffix, "0123456789") != "" || !e.Type().IsRegular() {
 				continue
 			}
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) >= minAge {
@@ -513,15 +513,6 @@ func (s *FileStore) removeTemps(minAge time.Duration) {
 			return
 		}
 	}
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Clear removes the token file, and temporary files that a crashed Save

@@ -1,6 +1,7 @@
 package loopauth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,10 +39,7 @@ func scopeRank(s Scope) int {
 }
 
 func compareScopes(a, b Scope) int {
-	if ra, rb := scopeRank(a), scopeRank(b); ra != rb {
-		return ra - rb
-	}
-	return strings.Compare(string(a), string(b))
+	return cmp.Or(scopeRank(a)-scopeRank(b), strings.Compare(string(a), string(b)))
 }
 
 // joinScopes renders scopes as the space-separated "scope" parameter.
@@ -210,15 +208,13 @@ type oidcJSON struct {
 // and never encode a value holding a TokenSet into a log (see TokenSet).
 func (t *TokenSet) MarshalJSON() ([]byte, error) {
 	out := tokenSetJSON{
-		AccessToken: t.AccessToken(),
-		TokenType:   t.tokenType,
-		Scopes:      t.scopes,
+		AccessToken:  t.AccessToken(),
+		RefreshToken: t.refreshToken.p, // null when there is none
+		TokenType:    t.tokenType,
+		Scopes:       t.scopes,
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}
-	}
-	if t.refreshToken.p != nil {
-		out.RefreshToken = t.refreshToken.p
 	}
 	if !t.expiresAt.IsZero() {
 		sec := t.expiresAt.Unix()

@@ -76,19 +76,12 @@ func (s *jsonScanner) record(name, value []byte) error {
 	if isFoldStable(name) {
 		return nil // no other spelling can fold to a lower-case name
 	}
+	// A name that encoding/json or a case-insensitive reader would take
+	// for one looked for.
 	for _, want := range s.names {
-		if err := checkNameCase(name, want); err != nil {
-			return err
+		if strings.EqualFold(want, string(name)) {
+			return errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
 		}
-	}
-	return nil
-}
-
-// checkNameCase refuses a member name that encoding/json or a
-// case-insensitive reader would take for want.
-func checkNameCase(name []byte, want string) error {
-	if want != string(name) && strings.EqualFold(want, string(name)) {
-		return errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
 	}
 	return nil
 }
@@ -354,26 +347,20 @@ func (s *jsonScanner) open(closer byte) (empty bool, err error) {
 // closer to end the object or array.
 func (s *jsonScanner) next(closer byte) (end bool, err error) {
 	s.skipSpace()
-	if s.pos >= len(s.data) {
-		return false, s.fail("unterminated " + containerName(closer))
-	}
-	switch s.data[s.pos] {
-	case ',':
+	switch {
+	case s.pos >= len(s.data) && closer == '}':
+		return false, s.fail("unterminated object")
+	case s.pos >= len(s.data):
+		return false, s.fail("unterminated array")
+	case s.data[s.pos] == ',':
 		s.pos++
 		return false, nil
-	case closer:
+	case s.data[s.pos] == closer:
 		s.pos++
 		s.depth--
 		return true, nil
 	}
 	return false, s.fail("expected , or " + string(closer))
-}
-
-func containerName(closer byte) string {
-	if closer == '}' {
-		return "object"
-	}
-	return "array"
 }
 
 // smallObject is how many member names an object may have before
