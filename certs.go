@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,23 +22,11 @@ import (
 // SetupGuide is the one-time setup for users who give the application
 // certificate files themselves (TLSCertificateFromPEMFiles). Print it when
 // loading them fails.
-const SetupGuide = `HTTPS Certificate Setup
-=======================
-
-This application uses HTTPS for its OAuth login callback. It needs a
+const SetupGuide = setupTitle + `This application uses HTTPS for its OAuth login callback. It needs a
 locally-trusted certificate for localhost, 127.0.0.1 and ::1, which you
 create once. Steps 1 and 2 are global and can be run from any directory.
 
-1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
-     macOS: brew install mkcert
-     Other platforms: see the link above
-
-2. Create and trust a local certificate authority (may prompt for a password):
-     mkcert -install
-   This adds a root certificate to the system trust store so that browsers
-   accept localhost certificates signed by it. It does not affect other
-   machines or network traffic.
-
+` + setupMkcert + `
 3. Generate a certificate:
      mkcert -cert-file localhost-cert.pem -key-file localhost-key.pem localhost 127.0.0.1 ::1
    This writes the certificate (safe to share) and its private key (keep it
@@ -53,14 +42,24 @@ in. The certificate is only valid for localhost, 127.0.0.1 and ::1.
 // SetupGuideManaged is the one-time setup for users of an application that
 // calls EnsureLocalhost, which generates the certificate itself. Print it
 // when EnsureLocalhost returns ErrMkcertNotFound or ErrMkcertCANotInstalled.
-const SetupGuideManaged = `HTTPS Certificate Setup
-=======================
-
-This application uses HTTPS for its OAuth login callback. It needs a
+const SetupGuideManaged = setupTitle + `This application uses HTTPS for its OAuth login callback. It needs a
 locally-trusted certificate, which takes a one-time setup per machine. Both
 commands below can be run from any directory; they are global operations.
 
-1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
+` + setupMkcert + `
+That's it; there is no step 3. The application generates its certificate
+for localhost, 127.0.0.1 and ::1 automatically on its next run. If you have
+already run mkcert -install (for example for another tool), only step 1 is
+needed.
+`
+
+// The parts the two guides share.
+const (
+	setupTitle = `HTTPS Certificate Setup
+=======================
+
+`
+	setupMkcert = `1. Install mkcert (https://github.com/FiloSottile/mkcert#installation)
      macOS: brew install mkcert
      Other platforms: see the link above
 
@@ -69,12 +68,8 @@ commands below can be run from any directory; they are global operations.
    This adds a root certificate to the system trust store so that browsers
    accept localhost certificates signed by it. It does not affect other
    machines or network traffic.
-
-That's it; there is no step 3. The application generates its certificate
-for localhost, 127.0.0.1 and ::1 automatically on its next run. If you have
-already run mkcert -install (for example for another tool), only step 1 is
-needed.
 `
+)
 
 var (
 	// ErrMkcertNotFound means EnsureLocalhost found no mkcert on PATH. A
@@ -125,25 +120,18 @@ type MkcertError struct {
 
 // Error describes the failure and the fix.
 func (e *MkcertError) Error() string {
-	var b strings.Builder
+	msg, fix := "loopauth: mkcert failed", " (run mkcert yourself to see what is wrong)"
 	switch {
 	case e.CANotInstalled:
-		b.WriteString("loopauth: mkcert's local CA is not trusted by this system, so browsers would reject the certificate")
+		msg = "loopauth: mkcert's local CA is not trusted by this system, so browsers would reject the certificate"
+		fix = ` (run "mkcert -install" once to trust mkcert's local authority, then try again)`
 	case e.TimedOut:
-		b.WriteString("loopauth: mkcert did not finish in time and was stopped")
-	default:
-		b.WriteString("loopauth: mkcert failed")
+		msg = "loopauth: mkcert did not finish in time and was stopped"
 	}
 	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
+		msg += ": " + e.Message
 	}
-	if e.CANotInstalled {
-		b.WriteString(` (run "mkcert -install" once to trust mkcert's local authority, then try again)`)
-	} else {
-		b.WriteString(" (run mkcert yourself to see what is wrong)")
-	}
-	return b.String()
+	return msg + fix
 }
 
 // Unwrap returns the cause: ErrMkcertCANotInstalled,
@@ -274,13 +262,10 @@ func checkPEMInput(certPEM, keyPEM []byte) ([]*x509.Certificate, error) {
 	keys := 0
 	for _, b := range keyBlocks {
 		switch {
-		case isKeyBlock(b.Type):
-			if strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-				return nil, invalidCert("the private key is encrypted: decrypt it first (openssl pkey)")
-			}
-			keys++
-		case b.Type == "ENCRYPTED PRIVATE KEY":
+		case b.Type == "ENCRYPTED PRIVATE KEY" || isKeyBlock(b.Type) && strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED"):
 			return nil, invalidCert("the private key is encrypted: decrypt it first (openssl pkey)")
+		case isKeyBlock(b.Type):
+			keys++
 		case strings.Contains(b.Type, "PRIVATE KEY"):
 			return nil, invalidCert("unsupported private key type %q (PKCS#8, PKCS#1 or SEC1 expected)", b.Type)
 		case b.Type == "CERTIFICATE", b.Type == "EC PARAMETERS":
@@ -311,12 +296,7 @@ func pemBlocks(data []byte, what string) ([]*pem.Block, error) {
 		return nil, invalidCert("more than %d PEM blocks in the %s data", maxPEMBlocks, what)
 	}
 	blocks := make([]*pem.Block, 0, markers)
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
 		blocks = append(blocks, b)
 	}
 	switch {
@@ -350,34 +330,31 @@ func checkLeaf(leaf *x509.Certificate, now time.Time) error {
 	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
 		return invalidCert("the certificate is signed with %v, which browsers reject", leaf.SignatureAlgorithm)
 	}
-	if len(leaf.ExtKeyUsage) > 0 && !hasServerAuth(leaf.ExtKeyUsage) {
+	if eku := leaf.ExtKeyUsage; len(eku) > 0 && !slices.Contains(eku, x509.ExtKeyUsageServerAuth) && !slices.Contains(eku, x509.ExtKeyUsageAny) {
 		return invalidCert("the certificate's extended key usage does not allow TLS servers")
 	}
 	return nil
-}
-
-func hasServerAuth(usages []x509.ExtKeyUsage) bool {
-	for _, u := range usages {
-		if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
-			return true
-		}
-	}
-	return false
 }
 
 // TLSCertificateFromPEMFiles reads the certificate and key files (at most
 // 1 MiB each; symbolic links are followed, as the paths are the caller's
 // choice) and loads them with TLSCertificateFromPEM.
 func TLSCertificateFromPEMFiles(certPath, keyPath string) (*TLSCertificate, error) {
-	certPEM, err := readPEMFile(certPath, true)
+	return loadPEMFiles(certPath, keyPath, true, time.Now())
+}
+
+// loadPEMFiles reads the two files with readPEMFile and checks them at now
+// with certificateFromPEM.
+func loadPEMFiles(certPath, keyPath string, follow bool, now time.Time) (*TLSCertificate, error) {
+	certPEM, err := readPEMFile(certPath, follow)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := readPEMFile(keyPath, true)
+	keyPEM, err := readPEMFile(keyPath, follow)
 	if err != nil {
 		return nil, err
 	}
-	return TLSCertificateFromPEM(certPEM, keyPEM)
+	return certificateFromPEM(certPEM, keyPEM, now)
 }
 
 // readPEMFile reads a regular file of at most maxPEMFileBytes. With follow
@@ -480,20 +457,17 @@ func ensurePrivateDir(dir string) error {
 	case !m.IsDir():
 		return errorf("%w: %q is not a directory (mode %v)", ErrUnsafeCertificatePath, dir, m)
 	}
+	unsafe := func(format string, args ...any) error {
+		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf("%s: certificate directory %q "+format, append([]any{ErrUnsafeCertificatePath, dir}, args...)...)}
+	}
 	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)",
-			ErrUnsafeCertificatePath, dir, uid)}
+		return unsafe("belongs to another user (uid %d), who could replace the certificate or read its key: remove it, so that it is created again as yours, or have its owner give it to you (chown -R)", uid)
 	}
 	switch perm := m.Perm(); {
 	case modeBitsApply && perm&0o022 != 0:
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q",
-			ErrUnsafeCertificatePath, dir, m, dir)}
+		return unsafe("may be written by other users (mode %v), who could replace the certificate or its key: use a directory only you can write, such as a new subdirectory, which is created with mode 0700; if the directory is yours alone, run chmod 700 %q", m, dir)
 	case modeBitsApply && perm&0o077 != 0:
-		return &unsafeDirError{&FileModeError{Path: dir, Mode: m}, fmt.Sprintf(
-			"%s: certificate directory %q may be accessed by other users (mode %v): run chmod 700 %q or use another directory",
-			ErrUnsafeCertificatePath, dir, m, dir)}
+		return unsafe("may be accessed by other users (mode %v): run chmod 700 %q or use another directory", m, dir)
 	}
 	return nil
 }
@@ -516,18 +490,11 @@ func (e *unsafeDirError) Unwrap() []error { return []error{ErrUnsafeCertificateP
 // path it refuses. A key file others may read (on Unix) is regenerated:
 // that key may have leaked.
 func loadReusable(certPath, keyPath string, now time.Time) (*TLSCertificate, error) {
-	certPEM, err := readPEMFile(certPath, false)
+	c, err := loadPEMFiles(certPath, keyPath, false, now)
 	if errors.Is(err, ErrUnsafeCertificatePath) {
 		return nil, err
 	}
-	if err != nil {
-		return nil, nil
-	}
-	keyPEM, err := readPEMFile(keyPath, false)
-	if errors.Is(err, ErrUnsafeCertificatePath) {
-		return nil, err
-	}
-	if err != nil {
+	if err != nil || c.cert.Leaf.NotAfter.Sub(now) < minRemainingValidity {
 		return nil, nil
 	}
 	if modeBitsApply {
@@ -535,10 +502,6 @@ func loadReusable(certPath, keyPath string, now time.Time) (*TLSCertificate, err
 		if err != nil || fi.Mode().Perm()&0o077 != 0 {
 			return nil, nil
 		}
-	}
-	c, err := certificateFromPEM(certPEM, keyPEM, now)
-	if err != nil || c.cert.Leaf.NotAfter.Sub(now) < minRemainingValidity {
-		return nil, nil
 	}
 	return c, nil
 }
@@ -572,23 +535,17 @@ func generateLocalhost(dir string, roots *x509.CertPool, timeout time.Duration) 
 			}
 		}
 	}
-	certPEM, err := readPEMFile(tmpCert, false)
-	if err == nil {
-		var keyPEM []byte
-		if keyPEM, err = readPEMFile(tmpKey, false); err == nil {
-			var c *TLSCertificate
-			if c, err = TLSCertificateFromPEM(certPEM, keyPEM); err == nil {
-				if err := checkMkcertTrust(mkcert, timeout, c, roots); err != nil {
-					return nil, err
-				}
-				if err := install(dir, tmpCert, tmpKey); err != nil {
-					return nil, err
-				}
-				return c, nil
-			}
-		}
+	c, err := loadPEMFiles(tmpCert, tmpKey, false, time.Now())
+	if err != nil {
+		return nil, &MkcertError{Message: "it exited successfully but wrote no usable certificate: " + strings.TrimPrefix(err.Error(), errPrefix), err: err}
 	}
-	return nil, &MkcertError{Message: "it exited successfully but wrote no usable certificate: " + strings.TrimPrefix(err.Error(), errPrefix), err: err}
+	if err := checkMkcertTrust(mkcert, timeout, c, roots); err != nil {
+		return nil, err
+	}
+	if err := install(dir, tmpCert, tmpKey); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // install renames the checked files into dir, key first: a crash between
@@ -648,8 +605,8 @@ func runMkcert(mkcert string, timeout time.Duration, args ...string) ([]byte, er
 		return nil, &MkcertError{Message: fmt.Sprintf("no result after %v", timeout), TimedOut: true, err: context.DeadlineExceeded}
 	}
 	msg := mkcertMessage(stderr.buf.Bytes())
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) {
+	exitErr, ok := errorAs[*exec.ExitError](err)
+	if !ok {
 		msg = sanitizeText(err.Error(), maxMkcertMessage) // could not start, or left a process holding its output
 	} else if msg == "" {
 		msg = exitErr.String()

@@ -1082,3 +1082,9 @@ func FuzzParseOpenIDConfiguration(f *testing.F) {
 		}
 	})
 }
+
+// isSupportedAlg reports whether alg is one of supportedAlgs.
+func isSupportedAlg(alg string) bool {
+	_, ok := supportedAlg([]byte(alg))
+	return ok
+}

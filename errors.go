@@ -147,25 +147,19 @@ type ProviderError struct {
 
 // Error describes the failure and what to do about it.
 func (e *ProviderError) Error() string {
-	var b strings.Builder
-	if e.StatusCode == 0 {
-		b.WriteString("loopauth: the provider refused the authorization request")
-	} else {
-		b.WriteString("loopauth: token endpoint answered HTTP ")
-		b.WriteString(strconv.Itoa(e.StatusCode))
+	msg := "loopauth: the provider refused the authorization request"
+	if e.StatusCode != 0 {
+		msg = "loopauth: token endpoint answered HTTP " + strconv.Itoa(e.StatusCode)
 	}
-	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, ": %s", e.ErrorCode)
-	}
-	if e.ErrorDescription != "" {
-		fmt.Fprintf(&b, ": %s", e.ErrorDescription)
+	for _, part := range [...]string{e.ErrorCode, e.ErrorDescription} {
+		if part != "" {
+			msg += ": " + part
+		}
 	}
 	if hint := e.hint(); hint != "" {
-		b.WriteString(" (")
-		b.WriteString(hint)
-		b.WriteString(")")
+		msg += " (" + hint + ")"
 	}
-	return b.String()
+	return msg
 }
 
 // hint says what to do for the common error codes.
@@ -230,3 +224,29 @@ type prefixedError struct {
 
 func (e *prefixedError) Error() string { return e.msg }
 func (e *prefixedError) Unwrap() error { return e.err }
+
+// errorAs is errors.As for a concrete error type T: the first error in
+// err's tree, depth first, that is a T or whose As method sets one. It
+// uses a type assertion where errors.As uses reflection, which costs
+// every program that links this package about 20 KiB
+// (internal/reflectlite, see make size). errors.AsType (Go 1.26) is the
+// same, but this package still builds with Go 1.23.
+func errorAs[T error](err error) (found T, ok bool) {
+	if found, ok = err.(T); ok {
+		return found, true
+	}
+	if x, isAs := err.(interface{ As(any) bool }); isAs && x.As(&found) {
+		return found, true
+	}
+	switch x := err.(type) {
+	case interface{ Unwrap() error }:
+		return errorAs[T](x.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, err := range x.Unwrap() {
+			if found, ok = errorAs[T](err); ok {
+				return found, true
+			}
+		}
+	}
+	return found, false
+}

@@ -3,6 +3,7 @@ package loopauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,49 @@ func TestRefusedError(t *testing.T) {
 		if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "1,204 requests") {
 			t.Errorf("err = %v", err)
 		}
+	}
+}
+
+// asProvider is an error whose As method hands out a *ProviderError.
+type asProvider struct{ pe *ProviderError }
+
+func (a asProvider) Error() string { return "as" }
+
+func (a asProvider) As(target any) bool {
+	if p, ok := target.(**ProviderError); ok {
+		*p = a.pe
+		return true
+	}
+	return false
+}
+
+// TestErrorAs: errorAs finds what errors.As finds, in the same order,
+// through Unwrap() error, Unwrap() []error and As methods.
+func TestErrorAs(t *testing.T) {
+	first, second := newProviderError("first", "", "", 400), newProviderError("second", "", "", 400)
+	other := errors.New("other")
+	cases := map[string]error{
+		"nil":           nil,
+		"plain":         other,
+		"itself":        first,
+		"wrapped":       errorf("loopauth: step: %w", first),
+		"deep":          fmt.Errorf("a: %w", fmt.Errorf("b: %w", first)),
+		"joined":        errors.Join(other, first, second),
+		"joined nested": errors.Join(other, fmt.Errorf("x: %w", errors.Join(other, second)), first),
+		"multi %w":      fmt.Errorf("%w, %w", second, first),
+		"As method":     fmt.Errorf("x: %w", asProvider{second}),
+		"As before":     errors.Join(asProvider{first}, second),
+		"no match":      errors.Join(other, fmt.Errorf("x: %w", other)),
+	}
+	for name, err := range cases {
+		var want *ProviderError
+		wantOK := errors.As(err, &want)
+		got, ok := errorAs[*ProviderError](err)
+		if ok != wantOK || got != want {
+			t.Errorf("%s: errorAs = %v, %v; errors.As = %v, %v", name, got, ok, want, wantOK)
+		}
+	}
+	if _, ok := errorAs[*FileModeError](errorf("x: %w", first)); ok {
+		t.Error("errorAs found a *FileModeError in a chain without one")
 	}
 }

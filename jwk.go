@@ -97,16 +97,14 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 	}
 	set := &JSONWebKeySet{}
 	err = forEachJSONElement(keysRaw, maxJWKSKeys, func(elem []byte) error {
-		key, err := parseJWK(elem)
+		key, usable, err := parseJWK(elem)
 		switch {
-		case err == errPrivateKey:
-			return err
-		case err != nil:
-			set.skipped++
-		default:
+		case usable:
 			set.keys = append(set.keys, key)
+		case err == nil:
+			set.skipped++
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, errorf("%w: %v", ErrInvalidJWKS, err)
@@ -121,129 +119,113 @@ var jwksMembers = []string{"keys"}
 
 var errPrivateKey = errors.New("a key holds private key material; the provider must publish public keys only")
 
-// parseJWK reads one key. Any error means the key is skipped, except
-// errPrivateKey.
-func parseJWK(elem []byte) (jsonWebKey, error) {
-	var k jsonWebKey
+// parseJWK reads one key. It reports a key to skip (RFC 7517 §5) with
+// usable false and a nil error, and a key holding private material with
+// errPrivateKey. Why a key is skipped is never shown (the set's error
+// counts them), so the reasons are the comments below.
+func parseJWK(elem []byte) (k jsonWebKey, usable bool, err error) {
 	m, err := decodeStrictMembers(elem, jwkMembers)
 	if err != nil {
-		return k, err
+		return k, false, nil // not a strict JSON object
 	}
-	for i := jwkPrivate; i < len(jwkMembers); i++ {
-		if m[i] != nil {
-			return k, errPrivateKey
+	for _, v := range m[jwkPrivate:len(jwkMembers)] {
+		if v != nil {
+			return k, false, errPrivateKey
 		}
 	}
-	str := func(member int) (string, error) {
+	// str reads an optional member that must be a string when present.
+	str := func(member int) (string, bool) {
 		v := m[member]
 		if v == nil {
-			return "", nil
+			return "", true
 		}
-		if v[0] != '"' {
-			return "", errorf("%s is not a string", jwkMembers[member])
-		}
-		return jsonString(v)
+		s, err := jsonString(v)
+		return s, err == nil && v[0] == '"'
 	}
-	kty, err := str(jwkKty)
-	if err != nil {
-		return k, err
+	kty, ok1 := str(jwkKty)
+	kid, ok2 := str(jwkKid)
+	alg, ok3 := str(jwkAlg)
+	if !ok1 || !ok2 || !ok3 || len(kid) > maxKIDBytes || !signingKey(m[jwkUse], m[jwkKeyOps]) {
+		return k, false, nil
 	}
-	if k.kid, err = str(jwkKid); err != nil || len(k.kid) > maxKIDBytes {
-		return k, errorf("bad kid")
+	k.kid, k.alg = kid, alg
+	switch crv, ok := str(jwkCrv); {
+	case kty == "RSA":
+		k.rsa = parseRSAKey(m[jwkN], m[jwkE])
+	case kty == "EC" && ok:
+		k.ec = parseECKey(crv, m[jwkX], m[jwkY])
+	case kty == "OKP" && ok && crv == "Ed25519":
+		k.ed = decodeFixed(m[jwkX], ed25519.PublicKeySize)
 	}
-	if k.alg, err = str(jwkAlg); err != nil {
-		return k, err
-	}
-	if err := checkKeyUse(m[jwkUse], m[jwkKeyOps]); err != nil {
-		return k, err
-	}
-	switch kty {
-	case "RSA":
-		k.rsa, err = parseRSAKey(m[jwkN], m[jwkE])
-	case "EC":
-		crv, cerr := str(jwkCrv)
-		if cerr != nil {
-			return k, cerr
-		}
-		k.ec, err = parseECKey(crv, m[jwkX], m[jwkY])
-	case "OKP":
-		crv, cerr := str(jwkCrv)
-		if cerr != nil {
-			return k, cerr
-		}
-		k.ed, err = parseEd25519Key(crv, m[jwkX])
-	default:
-		// "oct" keys are secrets, never verification keys; others are
-		// unknown (RFC 7517 §5: ignore).
-		return k, errorf("kty %q is not supported", sanitizeText(kty, 16))
-	}
-	if err != nil {
-		return k, err
-	}
-	if k.alg != "" && !k.fits(k.alg) {
-		return k, errorf("alg %q does not fit the key", sanitizeText(k.alg, 16))
-	}
-	return k, nil
+	// Any other kty is skipped: "oct" keys are secrets, never verification
+	// keys, and others are unknown. A JWK alg must fit the key.
+	usable = k.rsa != nil || k.ec != nil || k.ed != nil
+	return k, usable && (k.alg == "" || k.fits(k.alg)), nil
 }
 
-// checkKeyUse accepts a key meant for signatures: use absent or "sig", and
-// key_ops absent or containing "verify" (RFC 7517 §4.2, §4.3).
-func checkKeyUse(use, ops []byte) error {
+// signingKey reports whether a key is meant for signatures: use absent or
+// "sig", and key_ops absent or containing "verify" (RFC 7517 §4.2, §4.3).
+func signingKey(use, ops []byte) bool {
 	if use != nil {
 		if u, err := jsonString(use); err != nil || u != "sig" {
-			return errorf("use is not sig")
+			return false
 		}
 	}
 	if ops != nil {
 		list, err := jsonStrings(ops, 16)
-		verify := false
-		for _, op := range list {
-			verify = verify || op == "verify"
-		}
-		if err != nil || !verify {
-			return errorf("key_ops does not allow verify")
-		}
+		return err == nil && slices.Contains(list, "verify")
+	}
+	return true
+}
+
+// decodeBase64URL decodes a JWK member that must be an escape-free JSON
+// string of unpadded base64url. The alphabet is checked first because the
+// strict decoder skips CR and LF.
+func decodeBase64URL(v []byte) ([]byte, bool) {
+	s, ok := jsonStringBytes(v)
+	if !ok || !isBase64URL(string(s)) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
+	return b, err == nil
+}
+
+// decodeUInt decodes a Base64urlUInt, which RFC 7518 §2 requires to use
+// the minimum number of octets (no leading zero); nil if it is not one.
+func decodeUInt(v []byte) []byte {
+	if b, ok := decodeBase64URL(v); ok && len(b) > 0 && b[0] != 0 {
+		return b
 	}
 	return nil
 }
 
-// decodeUInt decodes a Base64urlUInt, which RFC 7518 §2 requires to use
-// the minimum number of octets (no leading zero).
-func decodeUInt(v []byte) ([]byte, error) {
-	s, ok := jsonStringBytes(v)
-	if !ok || len(s) == 0 || !isBase64URL(string(s)) {
-		return nil, errorf("not a base64url string")
+// decodeFixed decodes a base64url string member of exactly size bytes;
+// nil if it is not one.
+func decodeFixed(v []byte, size int) []byte {
+	if b, ok := decodeBase64URL(v); ok && len(b) == size {
+		return b
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
-	if err != nil || len(b) == 0 || b[0] == 0 {
-		return nil, errorf("not a minimal base64url integer")
-	}
-	return b, nil
+	return nil
 }
 
-func parseRSAKey(nRaw, eRaw []byte) (*rsa.PublicKey, error) {
-	nb, err := decodeUInt(nRaw)
-	if err != nil {
-		return nil, errorf("n: %v", err)
-	}
-	eb, err := decodeUInt(eRaw)
-	if err != nil || len(eb) > 4 {
-		return nil, errorf("e is not a small integer")
+// parseRSAKey returns the key of n and e, or nil for a key to skip.
+func parseRSAKey(nRaw, eRaw []byte) *rsa.PublicKey {
+	nb, eb := decodeUInt(nRaw), decodeUInt(eRaw)
+	if nb == nil || eb == nil || len(eb) > 4 {
+		return nil // not minimal integers, or e does not fit an int32
 	}
 	n := new(big.Int).SetBytes(nb)
 	var e int64
 	for _, b := range eb {
 		e = e<<8 | int64(b)
 	}
-	switch {
-	case n.BitLen() < minRSABits || n.BitLen() > maxRSABits:
-		return nil, errorf("RSA key of %d bits is outside %d-%d", n.BitLen(), minRSABits, maxRSABits)
-	case n.Bit(0) == 0:
-		return nil, errorf("RSA modulus is even")
-	case e < minRSAExponent || e > maxRSAExponent || e%2 == 0:
-		return nil, errorf("RSA exponent is out of range")
+	if n.BitLen() < minRSABits || n.BitLen() > maxRSABits || n.Bit(0) == 0 {
+		return nil // too small or too large (see minRSABits), or an even modulus
 	}
-	return &rsa.PublicKey{N: n, E: int(e)}, nil
+	if e < minRSAExponent || e > maxRSAExponent || e%2 == 0 {
+		return nil
+	}
+	return &rsa.PublicKey{N: n, E: int(e)}
 }
 
 // ecCurve returns the curves of a JWK crv, with the coordinate size.
@@ -259,49 +241,22 @@ func ecCurve(crv string) (elliptic.Curve, ecdh.Curve, int) {
 	return nil, nil, 0
 }
 
-// parseECKey checks the coordinates' exact length (RFC 7518 §6.2.1.2) and
-// that the point is on the curve (RFC 8725 §3.4), with crypto/ecdh's
-// validating parser.
-func parseECKey(crv string, xRaw, yRaw []byte) (*ecdsa.PublicKey, error) {
+// parseECKey returns the key, or nil for a key to skip: an unsupported
+// crv, coordinates not of the curve's exact length (RFC 7518 §6.2.1.2),
+// or a point not on the curve (RFC 8725 §3.4), which crypto/ecdh's
+// validating parser refuses.
+func parseECKey(crv string, xRaw, yRaw []byte) *ecdsa.PublicKey {
 	curve, ecdhCurve, size := ecCurve(crv)
-	if curve == nil {
-		return nil, errorf("crv %q is not supported", sanitizeText(crv, 16))
-	}
-	x, err1 := decodeFixed(xRaw, size)
-	y, err2 := decodeFixed(yRaw, size)
-	if err1 != nil || err2 != nil {
-		return nil, errorf("coordinates are not %d bytes of base64url", size)
+	x, y := decodeFixed(xRaw, size), decodeFixed(yRaw, size)
+	if curve == nil || x == nil || y == nil {
+		return nil
 	}
 	point := make([]byte, 0, 1+2*size)
 	point = append(append(append(point, 4), x...), y...)
 	if _, err := ecdhCurve.NewPublicKey(point); err != nil {
-		return nil, errorf("the point is not on %s", crv)
+		return nil
 	}
-	return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
-}
-
-func parseEd25519Key(crv string, xRaw []byte) (ed25519.PublicKey, error) {
-	if crv != "Ed25519" {
-		return nil, errorf("crv %q is not supported", sanitizeText(crv, 16))
-	}
-	x, err := decodeFixed(xRaw, ed25519.PublicKeySize)
-	if err != nil {
-		return nil, errorf("x is not %d bytes of base64url", ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(x), nil
-}
-
-// decodeFixed decodes a base64url string member of exactly size bytes.
-func decodeFixed(v []byte, size int) ([]byte, error) {
-	s, ok := jsonStringBytes(v)
-	if !ok || !isBase64URL(string(s)) {
-		return nil, errorf("not a base64url string")
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(string(s))
-	if err != nil || len(b) != size {
-		return nil, errorf("not %d bytes", size)
-	}
-	return b, nil
+	return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
 }
 
 // fits reports whether the key can verify alg: the key type and curve
@@ -403,19 +358,7 @@ func (k *jsonWebKey) verifySignature(tok *compactJWS) bool {
 	if alg == "EdDSA" {
 		return ed25519.Verify(k.ed, in, sig)
 	}
-	var digest []byte
-	var hash crypto.Hash
-	switch alg[2:] {
-	case "256":
-		d := sha256.Sum256(in)
-		digest, hash = d[:], crypto.SHA256
-	case "384":
-		d := sha512.Sum384(in)
-		digest, hash = d[:], crypto.SHA384
-	default:
-		d := sha512.Sum512(in)
-		digest, hash = d[:], crypto.SHA512
-	}
+	digest, hash := hashFor(alg, in)
 	switch alg[:2] {
 	case "RS":
 		return rsa.VerifyPKCS1v15(k.rsa, hash, digest, sig) == nil
@@ -427,6 +370,23 @@ func (k *jsonWebKey) verifySignature(tok *compactJWS) bool {
 	return verifyECDSA(k.ec, digest, sig)
 }
 
+// hashFor returns the hash of data with the hash of a JWS alg (RFC 7518
+// §3), named by its last three characters; EdDSA, whose signature needs
+// none, gets SHA-512, the at_hash hash for Ed25519 (OpenID Connect Core
+// §3.1.3.6).
+func hashFor(alg string, data []byte) ([]byte, crypto.Hash) {
+	switch alg[len(alg)-3:] {
+	case "256":
+		d := sha256.Sum256(data)
+		return d[:], crypto.SHA256
+	case "384":
+		d := sha512.Sum384(data)
+		return d[:], crypto.SHA384
+	}
+	d := sha512.Sum512(data)
+	return d[:], crypto.SHA512
+}
+
 // verifyECDSA checks a JWS ECDSA signature: R||S, each exactly the size of
 // the curve order (RFC 7518 §3.4; a DER signature is refused by length).
 func verifyECDSA(pub *ecdsa.PublicKey, digest, sig []byte) bool {
@@ -436,47 +396,34 @@ func verifyECDSA(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	}
 	// crypto/ecdsa range-checks r and s (0 < r, s < n), so the all-zero
 	// signature of CVE-2022-21449 fails there.
-	var buf [2*(2+1+66) + 3]byte
-	der := appendASN1Signature(buf[:0], sig[:size], sig[size:])
-	return ecdsa.VerifyASN1(pub, digest, der)
+	var buf [3 + 2*(2+1+66)]byte
+	return ecdsa.VerifyASN1(pub, digest, appendASN1Signature(buf[:0], sig[:size], sig[size:]))
 }
 
 // appendASN1Signature encodes (r, s) as the DER SEQUENCE of two INTEGERs
 // that ecdsa.VerifyASN1 takes, without big.Int allocations.
 func appendASN1Signature(b, r, s []byte) []byte {
-	r, s = minimalInt(r), minimalInt(s)
-	rLen, sLen := intLen(r), intLen(s)
-	body := 2 + rLen + 2 + sLen
-	if body < 128 {
-		b = append(b, 0x30, byte(body))
+	var ints [2 * (2 + 1 + 66)]byte
+	body := appendASN1Int(appendASN1Int(ints[:0], r), s)
+	if len(body) < 128 {
+		b = append(b, 0x30, byte(len(body)))
 	} else {
-		b = append(b, 0x30, 0x81, byte(body))
+		b = append(b, 0x30, 0x81, byte(len(body)))
 	}
-	b = appendASN1Int(b, r)
-	return appendASN1Int(b, s)
+	return append(b, body...)
 }
 
-func minimalInt(v []byte) []byte {
+// appendASN1Int appends a big-endian unsigned integer as a DER INTEGER:
+// leading zeros dropped, and a zero byte in front of a value whose top
+// bit is set (DER integers are two's complement) or of zero itself.
+func appendASN1Int(b, v []byte) []byte {
 	for len(v) > 0 && v[0] == 0 {
 		v = v[1:]
 	}
-	return v
-}
-
-// intLen is the DER content length of a non-negative integer.
-func intLen(v []byte) int {
 	if len(v) == 0 || v[0]&0x80 != 0 {
-		return len(v) + 1 // a zero, or a sign byte
+		return append(append(b, 0x02, byte(len(v)+1), 0), v...)
 	}
-	return len(v)
-}
-
-func appendASN1Int(b, v []byte) []byte {
-	b = append(b, 0x02, byte(intLen(v)))
-	if len(v) == 0 || v[0]&0x80 != 0 {
-		b = append(b, 0)
-	}
-	return append(b, v...)
+	return append(append(b, 0x02, byte(len(v))), v...)
 }
 
 // String describes the set for diagnostics.
@@ -562,11 +509,8 @@ func (v *RemoteJWKSValidator) Validate(ctx context.Context, rawIDToken string) e
 	if err != nil {
 		return err
 	}
-	if err := checkValidity(claims, v.now()); err != nil {
+	if err := checkValidity(claims, v.now()); err != nil || v.clientID == "" {
 		return err
-	}
-	if v.clientID == "" {
-		return nil
 	}
 	return checkAudience(claims, v.clientID)
 }
@@ -652,10 +596,7 @@ func (v *RemoteJWKSValidator) fetch(ctx context.Context) (*JSONWebKeySet, time.D
 		return nil, 0, errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
 	}
 	set, err := ParseJSONWebKeySet(data)
-	if err != nil {
-		return nil, 0, err
-	}
-	return set, cacheTTL(header.Get("Cache-Control")), nil
+	return set, cacheTTL(header.Get("Cache-Control")), err
 }
 
 // cacheTTL reads max-age from a Cache-Control header and bounds it:
@@ -665,11 +606,11 @@ func cacheTTL(cc string) time.Duration {
 	ttl := jwksDefaultTTL
 	for _, d := range strings.Split(cc, ",") {
 		d = strings.ToLower(strings.TrimSpace(d))
-		switch {
-		case d == "no-store" || d == "no-cache":
+		if d == "no-store" || d == "no-cache" {
 			return jwksMinTTL
-		case strings.HasPrefix(d, "max-age="):
-			if n, err := strconv.ParseInt(strings.TrimPrefix(d, "max-age="), 10, 64); err == nil && n >= 0 {
+		}
+		if age, ok := strings.CutPrefix(d, "max-age="); ok {
+			if n, err := strconv.ParseInt(age, 10, 64); err == nil && n >= 0 {
 				ttl = time.Duration(min(n, int64(jwksMaxTTL/time.Second))) * time.Second
 			}
 		}

@@ -200,6 +200,11 @@ func TestParseJWKSRows(t *testing.T) {
 		{"duplicate member", []byte(`{"keys":[],"keys":[]}`), -1, ErrInvalidJWKS},
 		{"case-variant member", []byte(`{"Keys":[]}`), -1, ErrInvalidJWKS},
 		{"bad kid type", jwks(rsaJWK(&k.rsa.PublicKey, `,"kid":5`)), -1, ErrNoUsableKey},
+		{"null kid", jwks(rsaJWK(&k.rsa.PublicKey, `,"kid":null`)), -1, ErrNoUsableKey},
+		{"null alg", jwks(rsaJWK(&k.rsa.PublicKey, `,"alg":null`)), -1, ErrNoUsableKey},
+		{"K-08 even e above the minimum", jwks(fmt.Sprintf(`{"kty":"RSA","n":%q,"e":"AQAC"}`, b64(k.rsa.N.Bytes()))), -1, ErrNoUsableKey},
+		{"K-10 short Ed25519 x", jwks(`{"kty":"OKP","crv":"Ed25519","x":"` + b64(make([]byte, 31)) + `"}`), -1, ErrNoUsableKey},
+		{"K-10 X25519 key", jwks(`{"kty":"OKP","crv":"X25519","x":"` + b64(k.ed.Public().(ed25519.PublicKey)) + `"}`), -1, ErrNoUsableKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.id, func(t *testing.T) {

@@ -2,8 +2,6 @@ package loopauth
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,12 +59,6 @@ func supportedAlg(alg []byte) (string, bool) {
 	return "", false
 }
 
-// isSupportedAlg reports whether alg is one of supportedAlgs.
-func isSupportedAlg(alg string) bool {
-	_, ok := supportedAlg([]byte(alg))
-	return ok
-}
-
 // compactJWS is a syntactically valid compact JWS whose header passed the
 // checks of parseCompactJWS. Nothing in it is verified yet.
 type compactJWS struct {
@@ -108,39 +101,32 @@ func parseCompactJWS(raw string) (*compactJWS, error) {
 	}
 	d1 := strings.IndexByte(raw, '.')
 	d2 := d1 + 1 + strings.IndexByte(raw[d1+1:], '.')
-	segs := [3]string{raw[:d1], raw[d1+1 : d2], raw[d2+1:]}
-	if len(segs[0]) > maxJWTHeaderBytes {
+	// An empty signature is reported after the header, so that an
+	// unsecured token is named for its alg "none". An empty payload is
+	// refused: see JSONWebKeySet.Verify.
+	switch {
+	case d1 > maxJWTHeaderBytes:
 		return nil, malformed("header longer than %d bytes", maxJWTHeaderBytes)
+	case strings.ContainsAny(raw, "\r\n"):
+		// The strict decoder refuses every byte outside the base64url
+		// alphabet except CR and LF, which it skips: refuse those here.
+		return nil, malformed("line breaks in the token")
+	case d1 == 0:
+		return nil, malformed("the header is empty")
+	case d2 == d1+1:
+		return nil, malformed("the payload is empty (detached payloads are not supported)")
 	}
 	enc := base64.RawURLEncoding.Strict()
-	size := len(raw)
-	// The strict decoder refuses every byte outside the base64url alphabet
-	// except CR and LF, which it skips: refuse those here.
-	if strings.IndexByte(raw, '\r') >= 0 || strings.IndexByte(raw, '\n') >= 0 {
-		return nil, malformed("line breaks in the token")
-	}
-	for i, s := range segs {
-		// An empty signature is reported after the header, so that an
-		// unsecured token is named for its alg "none". An empty payload is
-		// refused: see JSONWebKeySet.Verify.
-		switch {
-		case s == "" && i == 1:
-			return nil, malformed("the payload is empty (detached payloads are not supported)")
-		case s == "" && i == 0:
-			return nil, malformed("the header is empty")
-		}
-		size += enc.DecodedLen(len(s))
-	}
 	// One allocation holds a copy of the token (whose first two segments
-	// are the signing input) and the three decoded segments.
-	buf := make([]byte, size)
+	// are the signing input) and the three decoded segments, which
+	// together decode to no more than the whole token would.
+	buf := make([]byte, len(raw)+enc.DecodedLen(len(raw)))
 	copy(buf, raw)
 	tok := &compactJWS{signingInput: buf[:d2:d2]}
-	src := [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]}
 	rest := buf[len(raw):]
 	var parts [3][]byte
-	for i := range src {
-		n, err := enc.Decode(rest, src[i])
+	for i, seg := range [3][]byte{buf[:d1], buf[d1+1 : d2], buf[d2+1 : len(raw)]} {
+		n, err := enc.Decode(rest, seg)
 		if err != nil {
 			return nil, malformed("segment %d is not canonical base64url", i+1)
 		}
@@ -195,22 +181,6 @@ func (t *compactJWS) readHeader(header []byte) error {
 		return errorf("%w: %q", ErrAlgNotAllowed, sanitizeText(string(alg), 32))
 	}
 	return nil
-}
-
-// jsonStringBytes returns the content of an escape-free JSON string
-// without copying. Escaped strings are not needed in headers and are
-// refused, which also keeps "\u0061lg"-style spellings out.
-func jsonStringBytes(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	s := raw[1 : len(raw)-1]
-	for _, c := range s {
-		if c == '\\' {
-			return nil, false
-		}
-	}
-	return s, true
 }
 
 func isBase64URL(s string) bool {
@@ -511,14 +481,8 @@ func checkValidity(c *Claims, now time.Time) error {
 // the client ID; with several audiences azp must name this client; azp,
 // when present, is this client.
 func checkAudience(c *Claims, clientID string) error {
-	found := false
-	for _, a := range c.Audience {
-		if a == clientID {
-			found = true
-		}
-	}
 	switch {
-	case !found:
+	case !slices.Contains(c.Audience, clientID):
 		return invalidIDToken(ErrInvalidAudience, "aud does not contain the client ID")
 	case c.AuthorizedParty != "" && c.AuthorizedParty != clientID:
 		return invalidIDToken(ErrInvalidAudience, "azp names another client")
@@ -532,18 +496,7 @@ func checkAudience(c *Claims, clientID string) error {
 // left-most half of the hash of the access token, with the hash of the
 // token's alg (SHA-512 for EdDSA with Ed25519).
 func accessTokenHash(alg, accessToken string) string {
-	var sum []byte
-	switch alg[len(alg)-3:] {
-	case "256":
-		s := sha256.Sum256([]byte(accessToken))
-		sum = s[:]
-	case "384":
-		s := sha512.Sum384([]byte(accessToken))
-		sum = s[:]
-	default: // 512 and EdDSA
-		s := sha512.Sum512([]byte(accessToken))
-		sum = s[:]
-	}
+	sum, _ := hashFor(alg, []byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 

@@ -49,17 +49,17 @@ import (
 // (or, if it has returned, in one other); the other calls get an error,
 // and later calls start afresh.
 func (c *CLITokenClient) Token(ctx context.Context, store TokenStore) (*TokenSet, error) {
-	ts, err := c.loadUsable(ctx, store)
-	if ts != nil || err != nil {
+	ts, err := c.loadStored(ctx, store)
+	if err != nil || ts != nil && c.fresh(ts) {
 		return ts, err
 	}
 	return c.obtainShared(ctx, store, nil)
 }
 
-// loadUsable returns the stored set when it can be used as is, nil (and
-// no error) when a refresh or sign-in is needed, or an error when the
-// store cannot be used.
-func (c *CLITokenClient) loadUsable(ctx context.Context, store TokenStore) (*TokenSet, error) {
+// loadStored returns the stored set, nil (and no error) when the store
+// holds none this client can use (nothing, an unreadable set, another
+// client's), or an error when the store itself fails.
+func (c *CLITokenClient) loadStored(ctx context.Context, store TokenStore) (*TokenSet, error) {
 	ts, err := store.Load(ctx)
 	switch {
 	case errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidTokenSet):
@@ -68,10 +68,8 @@ func (c *CLITokenClient) loadUsable(ctx context.Context, store TokenStore) (*Tok
 		return nil, errorf("loopauth: reading the token store: %w", err)
 	case !c.belongsHere(ts):
 		return nil, nil
-	case c.fresh(ts):
-		return ts, nil
 	}
-	return nil, nil
+	return ts, nil
 }
 
 // minRefreshInterval keeps a provider that issues very short-lived tokens
@@ -260,14 +258,12 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 	}
 	// Read again: another process may have refreshed or signed in while
 	// this one waited for the lock.
-	prev, err := store.Load(ctx)
+	prev, err := c.loadStored(ctx, store)
 	switch {
-	case errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidTokenSet):
-		prev = nil
 	case err != nil:
-		return nil, errorf("loopauth: reading the token store: %w", err)
-	case !c.belongsHere(prev):
-		prev = nil
+		return nil, err
+	case prev == nil:
+		// Nothing usable stored: sign in below.
 	case stale != nil && prev.AccessToken() != stale.AccessToken():
 		return prev, nil // someone else already replaced the rejected token
 	case stale == nil && c.fresh(prev):
@@ -315,6 +311,6 @@ func (c *CLITokenClient) save(ctx context.Context, store TokenStore, ts *TokenSe
 // isInvalidGrant reports whether a refresh failed because the grant is
 // gone (RFC 6749 §5.2 invalid_grant): only a new sign-in helps.
 func isInvalidGrant(err error) bool {
-	var pe *ProviderError
-	return errors.As(err, &pe) && pe.ErrorCode == "invalid_grant"
+	pe, ok := errorAs[*ProviderError](err)
+	return ok && pe.ErrorCode == "invalid_grant"
 }

@@ -109,19 +109,19 @@ func (m *MemoryStore) Save(ctx context.Context, ts *TokenSet) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.data = data
-	m.mu.Unlock()
-	return nil
+	return m.set(ctx, data)
 }
 
 // Clear forgets the saved token set.
-func (m *MemoryStore) Clear(ctx context.Context) error {
+func (m *MemoryStore) Clear(ctx context.Context) error { return m.set(ctx, nil) }
+
+// set stores data (nil: nothing) unless ctx is done.
+func (m *MemoryStore) set(ctx context.Context, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.data = nil
+	m.data = data
 	m.mu.Unlock()
 	return nil
 }
@@ -304,7 +304,12 @@ func (s *FileStore) checkDir() error {
 	return checkStoreDir(dir, fi)
 }
 
-func (s *FileStore) check() error {
+// check refuses a done ctx (with its error, unwrapped) and a FileStore
+// without a path.
+func (s *FileStore) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if s == nil || s.path == "" {
 		return errorf("%w: FileStore has no path: create it with NewFileStore", ErrInvalidConfig)
 	}
@@ -316,10 +321,7 @@ func (s *FileStore) check() error {
 // an error wrapping ErrInvalidTokenSet, naming the path but never quoting
 // the file, when the content is empty, corrupt or over 1 MiB.
 func (s *FileStore) Load(ctx context.Context) (*TokenSet, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkDir(); err != nil {
@@ -410,10 +412,7 @@ func (s *FileStore) tooLarge() error {
 // others may write to, with a *FileModeError. A Save whose ctx is done
 // before the rename leaves the old file.
 func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	data, err := encodeTokenSet(ts)
@@ -424,11 +423,11 @@ func (s *FileStore) Save(ctx context.Context, ts *TokenSet) error {
 		return err
 	}
 	current, err := s.read()
-	var modeErr *FileModeError
+	modeErr, isModeErr := errorAs[*FileModeError](err)
 	switch {
 	case err == nil && bytes.Equal(current, data):
 		return nil // unchanged: a Token call that refreshed nothing leaves the disk alone
-	case errors.As(err, &modeErr) && !modeErr.Mode.IsRegular():
+	case isModeErr && !modeErr.Mode.IsRegular():
 		return err
 	}
 	return s.write(ctx, data)
@@ -503,7 +502,7 @@ func (s *FileStore) removeTemps(minAge time.Duration) {
 		entries, err := d.ReadDir(256)
 		for _, e := range entries {
 			suffix, ok := strings.CutPrefix(e.Name(), prefix)
-			if !ok || !isDigits(suffix) || !e.Type().IsRegular() {
+			if !ok || suffix == "" || strings.Trim(suffix, "0123456789") != "" || !e.Type().IsRegular() {
 				continue
 			}
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) >= minAge {
@@ -514,15 +513,6 @@ func (s *FileStore) removeTemps(minAge time.Duration) {
 			return
 		}
 	}
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Clear removes the token file, and temporary files that a crashed Save
@@ -536,10 +526,7 @@ func isDigits(s string) bool {
 // called while this process holds the lock, for example from an
 // OnTokenSetChange hook, which runs under the lock during Token.
 func (s *FileStore) Clear(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if err := s.checkDir(); err != nil {
@@ -591,10 +578,7 @@ func (s *FileStore) Clear(ctx context.Context) error {
 // systems that are neither Unix nor Windows, the lock excludes only the
 // other callers in this process.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.ensureDir(); err != nil {
@@ -654,16 +638,13 @@ func takeLock(path string) (f *os.File, again bool, err error) {
 		return fail(err)
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = &FileModeError{Path: path, Mode: fi.Mode()}
-	}
 	if err != nil {
 		f.Close()
-		var modeErr *FileModeError
-		if errors.As(err, &modeErr) {
-			return nil, false, err
-		}
 		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, false, &FileModeError{Path: path, Mode: fi.Mode()}
 	}
 	locked, err := tryLockFile(f)
 	if err != nil || !locked {

@@ -3,7 +3,6 @@
 package loopauth
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"syscall"
@@ -77,8 +76,8 @@ func renameReplace(from, to string) error {
 	deadline := time.Now().Add(time.Second)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		err := os.Rename(from, to)
-		var errno syscall.Errno
-		if err == nil || !errors.As(err, &errno) ||
+		errno, ok := errorAs[syscall.Errno](err)
+		if err == nil || !ok ||
 			(errno != syscall.ERROR_ACCESS_DENIED && errno != errSharingViolation) ||
 			time.Now().After(deadline) {
 			return err

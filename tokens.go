@@ -1,11 +1,13 @@
 package loopauth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,26 +26,20 @@ const (
 	ScopeOfflineAccess Scope = "offline_access"
 )
 
+// wellKnownScopes are the well-known scopes in the order requests send
+// them.
+var wellKnownScopes = [...]Scope{ScopeOpenID, ScopeEmail, ScopeProfile, ScopeOfflineAccess}
+
 // scopeRank orders the well-known scopes before custom ones.
 func scopeRank(s Scope) int {
-	switch s {
-	case ScopeOpenID:
-		return 0
-	case ScopeEmail:
-		return 1
-	case ScopeProfile:
-		return 2
-	case ScopeOfflineAccess:
-		return 3
+	if i := slices.Index(wellKnownScopes[:], s); i >= 0 {
+		return i
 	}
-	return 4
+	return len(wellKnownScopes)
 }
 
 func compareScopes(a, b Scope) int {
-	if ra, rb := scopeRank(a), scopeRank(b); ra != rb {
-		return ra - rb
-	}
-	return strings.Compare(string(a), string(b))
+	return cmp.Or(scopeRank(a)-scopeRank(b), strings.Compare(string(a), string(b)))
 }
 
 // joinScopes renders scopes as the space-separated "scope" parameter.
@@ -212,15 +208,13 @@ type oidcJSON struct {
 // and never encode a value holding a TokenSet into a log (see TokenSet).
 func (t *TokenSet) MarshalJSON() ([]byte, error) {
 	out := tokenSetJSON{
-		AccessToken: t.AccessToken(),
-		TokenType:   t.tokenType,
-		Scopes:      t.scopes,
+		AccessToken:  t.AccessToken(),
+		RefreshToken: t.refreshToken.p, // null when there is none
+		TokenType:    t.tokenType,
+		Scopes:       t.scopes,
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}
-	}
-	if t.refreshToken.p != nil {
-		out.RefreshToken = t.refreshToken.p
 	}
 	if !t.expiresAt.IsZero() {
 		sec := t.expiresAt.Unix()

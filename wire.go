@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -36,19 +37,6 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 // (ErrInvalidTokenResponse, ...) with this text after it.
 var errJSON = errors.New("invalid JSON")
 
-// checkStrictJSON accepts exactly one RFC 8259 JSON value that is valid
-// UTF-8, nests at most maxJSONDepth levels, has no two member names in any
-// object that are equal or differ only in case (compared after unescaping,
-// under Unicode case folding) and no trailing data. encoding/json alone
-// accepts duplicates (last one wins), matches names case-insensitively and
-// replaces invalid UTF-8 silently; each is a parser differential an
-// attacker can use against a verifier. The scanner is hand-written so that checking costs no
-// allocation for ordinary documents.
-func checkStrictJSON(data []byte) error {
-	_, _, err := scanStrictJSON(data, nil)
-	return err
-}
-
 // maxMembers is how many names decodeStrictMembers can look for.
 const maxMembers = 20
 
@@ -56,7 +44,7 @@ const maxMembers = 20
 // order of the names looked for; nil for a member that is absent.
 type members [maxMembers][]byte
 
-// decodeStrictMembers checks data like checkStrictJSON, requires an
+// decodeStrictMembers checks data like scanStrictJSON, requires an
 // object, and returns the raw value of each top-level member named in
 // names. A member whose name differs from one of names only in case is an
 // error: encoding/json matches names case-insensitively (with Unicode
@@ -88,19 +76,12 @@ func (s *jsonScanner) record(name, value []byte) error {
 	if isFoldStable(name) {
 		return nil // no other spelling can fold to a lower-case name
 	}
+	// A name that encoding/json or a case-insensitive reader would take
+	// for one looked for.
 	for _, want := range s.names {
-		if err := checkNameCase(name, want); err != nil {
-			return err
+		if strings.EqualFold(want, string(name)) {
+			return errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
 		}
-	}
-	return nil
-}
-
-// checkNameCase refuses a member name that encoding/json or a
-// case-insensitive reader would take for want.
-func checkNameCase(name []byte, want string) error {
-	if want != string(name) && strings.EqualFold(want, string(name)) {
-		return errorf("%w: member %q differs in case from %q", errJSON, truncate(string(name), 64), want)
 	}
 	return nil
 }
@@ -111,14 +92,23 @@ func jsonString(raw []byte) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
 	}
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && !bytes.ContainsRune(raw[1:len(raw)-1], '\\') {
-		return string(raw[1 : len(raw)-1]), nil
+	if s, ok := jsonStringBytes(raw); ok {
+		return string(s), nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", err
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// jsonStringBytes returns the content of an escape-free JSON string
+// without copying. JWS headers and JWK key material need no escapes and
+// read their strings with it, which also keeps "\u0061lg"-style
+// spellings out.
+func jsonStringBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return nil, false
 	}
-	return s, nil
+	return raw[1 : len(raw)-1], true
 }
 
 // isFoldStable reports whether name is made of lower-case ASCII letters,
@@ -143,8 +133,17 @@ type jsonScanner struct {
 	found members
 }
 
-// scanStrictJSON validates data and returns the first byte of its
-// top-level value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
+// scanStrictJSON accepts exactly one RFC 8259 JSON value that is valid
+// UTF-8, nests at most maxJSONDepth levels, has no two member names in any
+// object that are equal or differ only in case (compared after unescaping,
+// under Unicode case folding) and no trailing data. encoding/json alone
+// accepts duplicates (last one wins), matches names case-insensitively and
+// replaces invalid UTF-8 silently; each is a parser differential an
+// attacker can use against a verifier. The scanner is hand-written so that
+// checking costs no allocation for ordinary documents. It returns the
+// first byte of the top-level value ('{', '[', '"', 't', 'f', 'n' or a
+// number's first byte) and, with names, the members decodeStrictMembers
+// looks for.
 func scanStrictJSON(data []byte, names []string) (byte, members, error) {
 	if !utf8.Valid(data) {
 		return 0, members{}, errorf("%w: not valid UTF-8", errJSON)
@@ -212,41 +211,40 @@ func (s *jsonScanner) literal(lit string) error {
 	return nil
 }
 
+// number scans an RFC 8259 §6 number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *jsonScanner) number() error {
-	d := s.data
-	digits := func() int {
-		n := 0
-		for s.pos < len(d) && '0' <= d[s.pos] && d[s.pos] <= '9' {
-			s.pos++
-			n++
-		}
-		return n
+	s.accept("-")
+	ok := s.accept("0") || s.digits()
+	if ok && s.accept(".") {
+		ok = s.digits()
 	}
-	if d[s.pos] == '-' {
-		s.pos++
+	if ok && s.accept("eE") {
+		s.accept("+-")
+		ok = s.digits()
 	}
-	switch {
-	case s.pos < len(d) && d[s.pos] == '0':
-		s.pos++
-	case digits() == 0:
+	if !ok {
 		return s.fail("invalid number")
 	}
-	if s.pos < len(d) && d[s.pos] == '.' {
-		s.pos++
-		if digits() == 0 {
-			return s.fail("invalid number")
-		}
-	}
-	if s.pos < len(d) && (d[s.pos] == 'e' || d[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(d) && (d[s.pos] == '+' || d[s.pos] == '-') {
-			s.pos++
-		}
-		if digits() == 0 {
-			return s.fail("invalid number")
-		}
-	}
 	return nil
+}
+
+// accept consumes the next byte if it is one of set.
+func (s *jsonScanner) accept(set string) bool {
+	if s.pos < len(s.data) && strings.IndexByte(set, s.data[s.pos]) >= 0 {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// digits consumes a run of digits and reports whether there was one.
+func (s *jsonScanner) digits() bool {
+	start := s.pos
+	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	return s.pos > start
 }
 
 // str scans a string and returns its raw content (between the quotes) and
@@ -299,13 +297,29 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 }
 
 func (s *jsonScanner) array() error {
+	return s.elements(math.MaxInt, nil)
+}
+
+// elements scans the array at s.pos. With fn, it calls fn with the raw
+// bytes of each element, stops at the first error, and refuses more than
+// max elements.
+func (s *jsonScanner) elements(max int, fn func(elem []byte) error) error {
 	if empty, err := s.open(']'); empty || err != nil {
 		return err
 	}
-	for {
+	for n := 1; ; n++ {
+		if n > max {
+			return errorf("%w: more than %d elements", errJSON, max)
+		}
 		s.skipSpace()
+		start := s.pos
 		if err := s.value(); err != nil {
 			return err
+		}
+		if fn != nil {
+			if err := fn(s.data[start:s.pos]); err != nil {
+				return err
+			}
 		}
 		if end, err := s.next(']'); end || err != nil {
 			return err
@@ -333,26 +347,20 @@ func (s *jsonScanner) open(closer byte) (empty bool, err error) {
 // closer to end the object or array.
 func (s *jsonScanner) next(closer byte) (end bool, err error) {
 	s.skipSpace()
-	if s.pos >= len(s.data) {
-		return false, s.fail("unterminated " + containerName(closer))
-	}
-	switch s.data[s.pos] {
-	case ',':
+	switch {
+	case s.pos >= len(s.data) && closer == '}':
+		return false, s.fail("unterminated object")
+	case s.pos >= len(s.data):
+		return false, s.fail("unterminated array")
+	case s.data[s.pos] == ',':
 		s.pos++
 		return false, nil
-	case closer:
+	case s.data[s.pos] == closer:
 		s.pos++
 		s.depth--
 		return true, nil
 	}
 	return false, s.fail("expected , or " + string(closer))
-}
-
-func containerName(closer byte) string {
-	if closer == '}' {
-		return "object"
-	}
-	return "array"
 }
 
 // smallObject is how many member names an object may have before
@@ -416,10 +424,9 @@ func (s *jsonScanner) object() error {
 		}
 		n++
 		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		if !s.accept(":") {
 			return s.fail("expected :")
 		}
-		s.pos++
 		s.skipSpace()
 		start := s.pos
 		if err := s.value(); err != nil {
@@ -503,16 +510,7 @@ func isVSCHAR(s string) bool {
 // isNQCHAR reports whether s is a valid RFC 6749 Appendix A scope token:
 // %x21 / %x23-5B / %x5D-7E (no space, quote or backslash).
 func isNQCHAR(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return isVSCHAR(s) && !strings.ContainsAny(s, ` "\\`)
 }
 
 // sanitizeText makes provider-supplied text safe to put in an error string
@@ -576,25 +574,7 @@ func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
 	if s.pos >= len(raw) || raw[s.pos] != '[' {
 		return errorf("%w: not an array", errJSON)
 	}
-	if empty, err := s.open(']'); empty || err != nil {
-		return err
-	}
-	for n := 1; ; n++ {
-		if n > max {
-			return errorf("%w: more than %d elements", errJSON, max)
-		}
-		s.skipSpace()
-		start := s.pos
-		if err := s.value(); err != nil {
-			return err
-		}
-		if err := fn(raw[start:s.pos]); err != nil {
-			return err
-		}
-		if end, err := s.next(']'); end || err != nil {
-			return err
-		}
-	}
+	return s.elements(max, fn)
 }
 
 // jsonStrings reads an optional JSON array of strings of at most max

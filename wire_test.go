@@ -13,6 +13,12 @@ import (
 	"unicode/utf8"
 )
 
+// checkStrictJSON is scanStrictJSON without its results.
+func checkStrictJSON(data []byte) error {
+	_, _, err := scanStrictJSON(data, nil)
+	return err
+}
+
 func TestCheckStrictJSON(t *testing.T) {
 	cases := []struct {
 		in string
@@ -42,6 +48,17 @@ func TestCheckStrictJSON(t *testing.T) {
 		{`{"a":{"k":1},"b":{"K":1}}`, true},   // different objects
 		{`{"ss":1,"ß":2}`, true},              // full case folding only: encoding/json tells them apart
 		{`{"a":1,"b":2,"ab":3,"a_b":4}`, true},
+		// Numbers, RFC 8259 §6.
+		{`[0,-0,12,-12.5e+3,1E-2,0.5,7e9]`, true},
+		{`-`, false},
+		{`1.`, false},
+		{`1.e5`, false},
+		{`1e`, false},
+		{`1e+`, false},
+		{`01`, false},
+		{`.5`, false},
+		{`+1`, false},
+		{`-a`, false},
 	}
 	for _, tc := range cases {
 		err := checkStrictJSON([]byte(tc.in))
