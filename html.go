@@ -354,8 +354,7 @@ func defaultErrorPage(p *ErrorPageContext) string {
 	if len(p.scopes) == 0 {
 		d.Facts = nil
 	}
-	var pe *ProviderError
-	if errors.As(p.err, &pe) {
+	if pe, ok := errorAs[*ProviderError](p.err); ok {
 		d.Facts = append([]detail{{"Provider's error", pe.ErrorCode}}, d.Facts...)
 		if pe.ErrorDescription != "" {
 			d.Facts = append(d.Facts[:1], append([]detail{{"Provider's message", pe.ErrorDescription}}, d.Facts[1:]...)...)
@@ -369,21 +368,21 @@ func defaultErrorPage(p *ErrorPageContext) string {
 // issuer mismatches, which they can wrap.
 func errorExplanation(err error) (what, todo string) {
 	const again = "Run the command again."
-	var pe *ProviderError
+	pe, isPE := errorAs[*ProviderError](err)
 	switch {
-	case errors.As(err, &pe) && pe.StatusCode == 0 && pe.ErrorCode == "access_denied":
+	case isPE && pe.StatusCode == 0 && pe.ErrorCode == "access_denied":
 		return "The provider did not grant access: the sign-in was declined or cancelled at the provider.",
 			"If you meant to sign in, run the command again and allow access when the provider asks. If your organization manages your account, an administrator may have to allow this program first."
-	case errors.As(err, &pe) && (pe.ErrorCode == "temporarily_unavailable" || pe.ErrorCode == "server_error"):
+	case isPE && (pe.ErrorCode == "temporarily_unavailable" || pe.ErrorCode == "server_error"):
 		return "The provider had a problem and could not complete the sign-in.",
 			"Wait a minute, then run the command again."
-	case errors.As(err, &pe) && pe.StatusCode == 0:
+	case isPE && pe.StatusCode == 0:
 		return "The provider did not grant access: it answered the sign-in with an error.",
 			again + " If it fails the same way, the provider's message below says why; the program's settings for this provider may need fixing."
-	case errors.As(err, &pe) && pe.ErrorCode == "invalid_grant":
+	case isPE && pe.ErrorCode == "invalid_grant":
 		return "The provider refused to issue tokens: the sign-in had expired or had been used already.",
 			again + " and finish the sign-in without a long pause."
-	case errors.As(err, &pe):
+	case isPE:
 		return "The provider refused to issue tokens to this program.",
 			again + " If it keeps failing, the program's client settings (client ID, secret or redirect address) may not match the provider's: tell its maintainers."
 	case errors.Is(err, ErrIDTokenExpired), errors.Is(err, ErrIDTokenNotYetValid):
