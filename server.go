@@ -101,8 +101,8 @@ type callbackServer struct {
 	doneClosed  chan struct{}              // closed when that connection closed
 	doneOnce    sync.Once
 	closeOnce   sync.Once
-	stopped     atomic.Bool // the listener was closed on purpose
-	beforeReply func()      // tests only: runs before the handler waits for its page
+	stopped     atomic.Bool    // the listener was closed on purpose
+	beforeReply func()         // tests only: runs before the handler waits for its page
 	serving     sync.WaitGroup // the Serve calls
 }
 
