@@ -309,23 +309,27 @@ func (s *JSONWebKeySet) Verify(compactJWS string) (payload []byte, err error) {
 func (s *JSONWebKeySet) verify(tok *compactJWS) error {
 	if tok.kid != nil {
 		var match *jsonWebKey
+		several := false
 		for i := range s.keys {
 			if s.keys[i].kid == string(tok.kid) {
-				if match != nil {
-					return errorf("%w: several keys have kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
-				}
+				several = several || match != nil
 				match = &s.keys[i]
 			}
 		}
+		var problem string
 		switch {
+		case several:
+			problem = "several keys have kid %q"
 		case match == nil:
-			return errorf("%w: no key has kid %q", ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
+			problem = "no key has kid %q"
 		case !match.fits(tok.alg):
-			return errorf("%w: key %q cannot verify %s", ErrNoUsableKey, sanitizeText(string(tok.kid), 64), tok.alg)
+			problem = "key %q cannot verify " + tok.alg
 		case !match.verifySignature(tok):
 			return ErrInvalidSignature
+		default:
+			return nil
 		}
-		return nil
+		return errorf("%w: "+problem, ErrNoUsableKey, sanitizeText(string(tok.kid), 64))
 	}
 	tried := false
 	for i := range s.keys {

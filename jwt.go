@@ -454,7 +454,7 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 		return err
 	}
 	if c.IssuedAt.After(k.now.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenNotYetValid, "iat is %s, in the future; check the system clock", c.IssuedAt.UTC().Format(time.RFC3339))
+		return invalidIDToken(ErrIDTokenNotYetValid, "iat is %s, in the future; check the system clock", utcRFC3339(c.IssuedAt))
 	}
 	if k.nonce != "" && !equalSecret(c.Nonce, k.nonce) {
 		return invalidIDToken(ErrNonceMismatch, "the nonce is missing or is not the one this sign-in sent")
@@ -469,13 +469,16 @@ func (k idTokenChecks) check(c *Claims, alg string) error {
 // (RFC 7519 §4.1.4, §4.1.5).
 func checkValidity(c *Claims, now time.Time) error {
 	if now.After(c.Expiry.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", c.Expiry.UTC().Format(time.RFC3339))
+		return invalidIDToken(ErrIDTokenExpired, "expired at %s; sign in again", utcRFC3339(c.Expiry))
 	}
 	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(clockLeeway)) {
-		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", c.NotBefore.UTC().Format(time.RFC3339))
+		return invalidIDToken(ErrIDTokenNotYetValid, "nbf is %s; check the system clock", utcRFC3339(c.NotBefore))
 	}
 	return nil
 }
+
+// utcRFC3339 is how errors and descriptions show a time.
+func utcRFC3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // checkAudience applies OpenID Connect Core §3.1.3.7 steps 3-5: aud holds
 // the client ID; with several audiences azp must name this client; azp,

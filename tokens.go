@@ -136,7 +136,7 @@ func (t TokenSet) String() string {
 	if t.expiresAt.IsZero() {
 		b.WriteString(", expires: unknown")
 	} else {
-		fmt.Fprintf(&b, ", expires: %s", t.expiresAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, ", expires: %s", utcRFC3339(t.expiresAt))
 	}
 	fmt.Fprintf(&b, ", scopes: %q}", joinScopes(t.scopes))
 	return b.String()
