@@ -64,6 +64,7 @@ type settings struct {
 	port            int
 	portRequired    bool
 	localhost       bool // UseLocalhost
+	nonInteractive  bool // NonInteractive
 	successHTML     *string
 	errorHTML       *string
 	successRenderer SuccessPageRenderer
@@ -303,6 +304,16 @@ func (b *CLITokenClientBuilder) OnTokenSetChange(fn func(ts *TokenSet)) *CLIToke
 // io.Discard, or set OnProgress, to show the URL yourself.
 func (b *CLITokenClientBuilder) Stderr(w io.Writer) *CLITokenClientBuilder {
 	b.stderr = w
+	return b
+}
+
+// NonInteractive makes the client never start a browser sign-in, for
+// scripts and CI: where Token, Transport, AuthorizedHTTPClient or
+// RunAuthorizationFlow would start one, they return an error matching
+// ErrLoginRequired that says why (no usable stored set, no refresh token,
+// the refresh refused). Refreshing a stored set is still allowed.
+func (b *CLITokenClientBuilder) NonInteractive() *CLITokenClientBuilder {
+	b.nonInteractive = true
 	return b
 }
 

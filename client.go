@@ -112,6 +112,9 @@ func (c *CLITokenClient) authorizationURL(redirectURI string, secrets flowSecret
 // end the flow; a flow that times out or is cancelled says how many there
 // were.
 func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, error) {
+	if c.nonInteractive {
+		return nil, errorf("%w: the client is NonInteractive", ErrLoginRequired)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
 	}

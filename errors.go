@@ -44,6 +44,11 @@ var (
 	// known. Run the authorization flow again.
 	ErrNoRefreshToken = errors.New("loopauth: no refresh token available")
 
+	// ErrLoginRequired means a browser sign-in was needed, but the client
+	// was built with NonInteractive. The message says why (no stored set,
+	// the refresh refused...); the user runs the program's login command.
+	ErrLoginRequired = errors.New("loopauth: sign-in required")
+
 	// ErrResponseTooLarge means a response body exceeded its size limit.
 	ErrResponseTooLarge = errors.New("loopauth: response body too large")
 

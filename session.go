@@ -26,6 +26,9 @@ import (
 //	store unusable (I/O, a file or      error
 //	  directory others could use)
 //
+// With NonInteractive, every row that ends in a browser flow returns an
+// error matching ErrLoginRequired instead, saying why.
+//
 // The skew is RefreshWithin (default one minute); a set without a known
 // expiry is used until the provider rejects it, and a set obtained less
 // than 10 seconds ago is used until it has actually expired, so that a
@@ -269,6 +272,10 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 	case stale == nil && c.fresh(prev):
 		return prev, nil
 	}
+	why := "no token set usable by this client is stored (none, unreadable, or issued by another issuer or to another client)"
+	if prev != nil {
+		why = "the stored access token has expired and there is no refresh token"
+	}
 	if prev != nil && prev.RefreshToken() != "" {
 		next, err := c.refresh(ctx, prev.RefreshToken(), prev)
 		switch {
@@ -276,8 +283,13 @@ func (c *CLITokenClient) obtain(ctx context.Context, store TokenStore, stale *To
 			return c.save(ctx, store, next, "refreshed")
 		case !isInvalidGrant(err):
 			return nil, err
+		case c.nonInteractive:
+			return nil, errorf("%w: the provider refused the refresh token: %w", ErrLoginRequired, err)
 		}
 		c.logger.Debug("loopauth: the refresh token was rejected; signing in again")
+	}
+	if c.nonInteractive {
+		return nil, errorf("%w: %s; sign in with the program's interactive login first", ErrLoginRequired, why)
 	}
 	next, err := c.RunAuthorizationFlow(ctx)
 	if err != nil {

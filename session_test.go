@@ -638,3 +638,82 @@ func TestTokenWaitersOwnContext(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenNonInteractive: a NonInteractive client never opens a browser.
+// Where a sign-in would be needed, Token, the transport and
+// RunAuthorizationFlow return ErrLoginRequired with the reason; a refresh
+// still happens.
+func TestTokenNonInteractive(t *testing.T) {
+	ctx := context.Background()
+	otherIssuer := func(t *testing.T, store TokenStore) {
+		// A set signed in at another provider, in OpenID mode.
+		other := loopauthtest.NewProvider(t)
+		c := flowClient(t, other, nil, func(b *CLITokenClientBuilder) {
+			b.WithOpenIDScope().Issuer(other.Issuer()).JWKSValidator(NewRemoteJWKSValidator(other.JWKSURL(), "test-cli"))
+		})
+		if _, err := c.Token(ctx, store); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		openID bool
+		stored func(t *testing.T, store TokenStore)
+		why    string // "" when Token succeeds by refreshing
+	}{
+		{"no set", false, func(*testing.T, TokenStore) {}, "no token set usable by this client is stored"},
+		{"expired, no refresh token", false, func(t *testing.T, s TokenStore) { s.Save(ctx, storedSet(t, "old", "", -time.Minute)) }, "no refresh token"},
+		{"expired, refresh refused", false, func(t *testing.T, s TokenStore) { s.Save(ctx, storedSet(t, "old", "unknown-rt", -time.Minute)) }, "refused the refresh token"},
+		{"another issuer", true, otherIssuer, "another issuer"},
+		{"expired, refresh works", false, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loopauthtest.NewProvider(t)
+			store := NewMemoryStore()
+			opener := func(context.Context, string) error {
+				t.Error("a NonInteractive client opened a browser")
+				return nil
+			}
+			if tc.stored == nil { // a real refresh token, from an interactive sign-in
+				first, err := flowClient(t, p, nil).Token(ctx, store)
+				if err != nil {
+					t.Fatal(err)
+				}
+				store.Save(ctx, storedSet(t, "old", first.RefreshToken(), -time.Minute))
+			} else {
+				tc.stored(t, store)
+			}
+			c := flowClient(t, p, opener, func(b *CLITokenClientBuilder) {
+				b.NonInteractive()
+				if tc.openID {
+					b.WithOpenIDScope().Issuer(p.Issuer()).JWKSValidator(NewRemoteJWKSValidator(p.JWKSURL(), "test-cli"))
+				}
+			})
+			check := noLeaks(t)
+			ts, err := c.Token(ctx, store)
+			check()
+			if tc.why == "" {
+				if err != nil || ts.AccessToken() == "old" {
+					t.Fatalf("refresh: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrLoginRequired) || !strings.Contains(err.Error(), tc.why) {
+				t.Fatalf("err = %v, want ErrLoginRequired saying %q", err, tc.why)
+			}
+			// The transport says the same, without a browser either.
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Issuer()+"/", nil)
+			if _, err := c.AuthorizedHTTPClient(store).Do(req); !errors.Is(err, ErrLoginRequired) {
+				t.Errorf("transport: %v", err)
+			}
+			if len(p.AuthorizeRequests()) != 0 && tc.stored != nil {
+				t.Error("the provider saw an authorization request")
+			}
+		})
+	}
+	c := flowClient(t, loopauthtest.NewProvider(t), nil, func(b *CLITokenClientBuilder) { b.NonInteractive() })
+	if _, err := c.RunAuthorizationFlow(ctx); !errors.Is(err, ErrLoginRequired) {
+		t.Errorf("RunAuthorizationFlow: %v", err)
+	}
+}
