@@ -40,6 +40,7 @@ type CLITokenClientBuilder struct {
 	settings
 	authURL    string // parsed and checked by Build
 	tokenURL   string
+	revokeURL  string // RevocationURL, or the configuration's
 	timeoutSet bool
 
 	// The expected issuer's sources, reconciled by Build into issuer.
@@ -307,6 +308,14 @@ func (b *CLITokenClientBuilder) Stderr(w io.Writer) *CLITokenClientBuilder {
 	return b
 }
 
+// RevocationURL sets the provider's token revocation endpoint (RFC 7009),
+// for Revoke and Logout; FromOpenIDConfiguration takes it from the
+// configuration's revocation_endpoint. Same rules as TokenURL.
+func (b *CLITokenClientBuilder) RevocationURL(rawURL string) *CLITokenClientBuilder {
+	b.revokeURL = rawURL
+	return b
+}
+
 // NonInteractive makes the client never start a browser sign-in, for
 // scripts and CI: where Token, Transport, AuthorizedHTTPClient or
 // RunAuthorizationFlow would start one, they return an error matching
@@ -435,6 +444,7 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 		return b
 	}
 	b.authURL, b.tokenURL, b.cfgIssuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
+	b.revokeURL = cfg.RevocationEndpoint
 	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
 	b.fromConfig, b.cfgAuthMethods = true, cfg.TokenEndpointAuthMethodsSupported
 	return b
@@ -527,6 +537,12 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if err != nil {
 		bad("TokenURL: %v", err)
 	}
+	var revokeURL *url.URL
+	if b.revokeURL != "" {
+		if revokeURL, err = parseEndpoint(b.revokeURL); err != nil {
+			bad("RevocationURL: %v", err)
+		}
+	}
 	scopes, err := normalizeScopes(b.scopes, b.openID)
 	if err != nil {
 		errs = append(errs, err)
@@ -578,10 +594,11 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	}
 
 	c := &CLITokenClient{
-		settings: b.settings,
-		authURL:  authURL,
-		tokenURL: tokenURL,
-		now:      time.Now,
+		settings:  b.settings,
+		authURL:   authURL,
+		tokenURL:  tokenURL,
+		revokeURL: revokeURL,
+		now:       time.Now,
 	}
 	c.issuer = issuer
 	if m := b.cfgAuthMethods; c.authMethod == "" && b.fromConfig {

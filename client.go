@@ -24,8 +24,10 @@ type CLITokenClient struct {
 	settings
 	authURL  *url.URL
 	tokenURL *url.URL
-	now      func() time.Time // the one clock of every expiry decision
-	errorLog *log.Logger      // net/http's messages, to logger at debug level
+	// revokeURL is the RFC 7009 endpoint, nil when none is known.
+	revokeURL *url.URL
+	now       func() time.Time // the one clock of every expiry decision
+	errorLog  *log.Logger      // net/http's messages, to logger at debug level
 	// systemOpener: the opener is the system browser, which the detection
 	// of a headless machine may skip (see Headless).
 	systemOpener bool

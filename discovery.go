@@ -35,6 +35,9 @@ type OpenIDConfiguration struct {
 	AuthorizationEndpoint string
 	// TokenEndpoint is where codes and refresh tokens are redeemed.
 	TokenEndpoint string
+	// RevocationEndpoint is where tokens are revoked (RFC 7009), or ""
+	// when the provider does not say (it is optional).
+	RevocationEndpoint string
 	// JWKSURI is where the provider publishes its signing keys.
 	JWKSURI string
 	// ScopesSupported lists the scopes the provider advertises; nil when
@@ -173,6 +176,7 @@ const (
 	dcTokenEndpointAuthMethods
 	dcIDTokenSigningAlgs
 	dcISSParameter
+	dcRevocationEndpoint
 )
 
 var openIDConfigurationMembers = []string{
@@ -183,6 +187,7 @@ var openIDConfigurationMembers = []string{
 	dcTokenEndpointAuthMethods: "token_endpoint_auth_methods_supported",
 	dcIDTokenSigningAlgs:       "id_token_signing_alg_values_supported",
 	dcISSParameter:             "authorization_response_iss_parameter_supported",
+	dcRevocationEndpoint:       "revocation_endpoint",
 }
 
 // parseOpenIDConfiguration reads a provider configuration document and
@@ -221,6 +226,14 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 		if m.member == dcIssuer && !sameIssuer(issuer, s) {
 			return nil, issuerMismatch(issuer, s)
 		}
+	}
+	// Optional (RFC 8414 §2): where Revoke and Logout send tokens.
+	cfg.RevocationEndpoint, err = jsonString(in[dcRevocationEndpoint])
+	if err == nil && cfg.RevocationEndpoint != "" {
+		err = checkEndpoint(cfg.RevocationEndpoint)
+	}
+	if err != nil {
+		return nil, errorf("%w: revocation_endpoint: %s", ErrInvalidDiscovery, sanitizeText(err.Error(), maxDiscoveryQuote))
 	}
 	for _, m := range []struct {
 		member int

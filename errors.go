@@ -49,6 +49,11 @@ var (
 	// the refresh refused...); the user runs the program's login command.
 	ErrLoginRequired = errors.New("loopauth: sign-in required")
 
+	// ErrNoRevocationEndpoint means Revoke or Logout had no revocation
+	// endpoint: set RevocationURL, or use a discovery document that lists
+	// revocation_endpoint.
+	ErrNoRevocationEndpoint = errors.New("loopauth: no token revocation endpoint is known: set RevocationURL")
+
 	// ErrResponseTooLarge means a response body exceeded its size limit.
 	ErrResponseTooLarge = errors.New("loopauth: response body too large")
 

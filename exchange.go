@@ -151,30 +151,12 @@ func (c *CLITokenClient) formCredentials() (id, secret string) {
 // retries: a code is single-use (RFC 6749 §4.1.2) and replaying a refresh
 // token after rotation can revoke the grant.
 func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResponseFields, time.Time, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL.String(), strings.NewReader(body))
-	if err != nil {
-		return nil, time.Time{}, errorf("loopauth: building the token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.authMethod == ClientSecretBasic {
-		// RFC 6749 §2.3.1: each half form-encoded, then base64 (a ":" or
-		// "%" in a secret would otherwise be misread).
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.clientID)+":"+url.QueryEscape(c.clientSecret.reveal()))))
-	}
 	// Expiry is measured from before the request, so a slow answer makes
 	// the token look older, never younger, than it is.
 	t0 := c.now()
-	resp, err := c.httpClient.Do(req)
+	resp, data, err := c.postForm(ctx, "token", c.tokenURL, body)
 	if err != nil {
-		// *url.Error names the token URL, which holds no secret; the body
-		// (code, verifier, refresh token) is never part of the error.
-		return nil, t0, errorf("loopauth: token request failed: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := readCapped(resp.Body, maxTokenResponseBytes)
-	if err != nil {
-		return nil, t0, errorf("loopauth: reading the token response (HTTP %d): %w", resp.StatusCode, err)
+		return nil, t0, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, t0, parseTokenError(resp.StatusCode, data)
@@ -193,6 +175,91 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 		return nil, t0, err
 	}
 	return fields, t0, nil
+}
+
+// postForm sends one form to a provider endpoint (what: "token",
+// "revocation") with the client's authentication, and reads the answer,
+// capped. The body (codes, tokens, the secret) is never part of an error.
+func (c *CLITokenClient) postForm(ctx context.Context, what string, endpoint *url.URL, body string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint.String(), strings.NewReader(body))
+	if err != nil {
+		return nil, nil, errorf("loopauth: building the %s request: %w", what, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.authMethod == ClientSecretBasic {
+		// RFC 6749 §2.3.1: each half form-encoded, then base64 (a ":" or
+		// "%" in a secret would otherwise be misread).
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.clientID)+":"+url.QueryEscape(c.clientSecret.reveal()))))
+	}
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		// *url.Error names the endpoint, which holds no secret.
+		return nil, nil, errorf("loopauth: %s request failed: %w", what, err)
+	}
+	defer resp.Body.Close()
+	data, err := readCapped(resp.Body, maxTokenResponseBytes)
+	if err != nil {
+		return nil, nil, errorf("loopauth: reading the %s response (HTTP %d): %w", what, resp.StatusCode, err)
+	}
+	return resp, data, nil
+}
+
+// Revoke asks the provider to revoke token, an access or a refresh token
+// (RFC 7009), at the endpoint set by RevocationURL or read from the
+// discovery document, authenticating the client as for the token
+// endpoint. A provider that does not know the token answers success too
+// (RFC 7009 §2.2). Errors: ErrNoRevocationEndpoint when no endpoint is
+// known, a *ProviderError for the provider's refusal (such as
+// unsupported_token_type), or a transport error; never the token.
+func (c *CLITokenClient) Revoke(ctx context.Context, token string) error {
+	return c.revoke(ctx, token, "")
+}
+
+// revoke sends one revocation request, with a token type hint when known.
+func (c *CLITokenClient) revoke(ctx context.Context, token, hint string) error {
+	if c.revokeURL == nil {
+		return ErrNoRevocationEndpoint
+	}
+	if token == "" || !isVSCHAR(token) || len(token) > maxTokenResponseBytes {
+		return errorf("%w: the token to revoke is empty or contains control or non-ASCII characters", ErrInvalidTokenSet)
+	}
+	id, secret := c.formCredentials()
+	resp, data, err := c.postForm(ctx, "revocation", c.revokeURL,
+		formBody("token", token, "token_type_hint", hint, "client_id", id, "client_secret", secret))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return parseTokenError(resp.StatusCode, data)
+	}
+	return nil
+}
+
+// Logout revokes the stored refresh token (or the access token when there
+// is none, RFC 7009), then clears the store: the store is cleared even
+// when revocation fails, so the program forgets the tokens either way. The
+// error says which of the two failed; revocation errors match as for
+// Revoke. An empty store is nothing to revoke: only Clear runs.
+func (c *CLITokenClient) Logout(ctx context.Context, store TokenStore) error {
+	var revokeErr error
+	ts, err := store.Load(ctx)
+	switch {
+	case errors.Is(err, ErrNoToken):
+	case err != nil:
+		revokeErr = errorf("loopauth: logout: reading the token store, so nothing was revoked: %w", err)
+	case ts.RefreshToken() != "":
+		revokeErr = c.revoke(ctx, ts.RefreshToken(), "refresh_token")
+	default:
+		revokeErr = c.revoke(ctx, ts.AccessToken(), "access_token")
+	}
+	if revokeErr != nil && ts != nil {
+		revokeErr = errorf("loopauth: logout: revoking the tokens at the provider failed (they stay valid there until they expire): %w", revokeErr)
+	}
+	if err := store.Clear(ctx); err != nil {
+		return errors.Join(revokeErr, errorf("loopauth: logout: clearing the token store failed: %w", err))
+	}
+	return revokeErr
 }
 
 // The RFC 6749 §5.1 and §5.2 members read from a token endpoint answer.

@@ -318,7 +318,7 @@ func defaultSuccessPage(p *PageContext) string {
 			d.Details = append(d.Details, detail{"Email verified", yesNo(c.EmailVerified)})
 		}
 	}
-	scopes := strings.Join(scopeStrings(p.scopes), " | ")
+	scopes := strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")
 	if scopes == "" {
 		scopes = "not stated by the provider"
 	}
@@ -349,7 +349,7 @@ func defaultErrorPage(p *ErrorPageContext) string {
 		Title:    "Authentication failed",
 		Subtitle: what,
 		Steps:    []string{todo, "Return to your terminal: the program there says what went wrong too."},
-		Facts:    []detail{{"Access requested", strings.Join(scopeStrings(p.scopes), " | ")}},
+		Facts:    []detail{{"Access requested", strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")}},
 	}
 	if len(p.scopes) == 0 {
 		d.Facts = nil
@@ -432,14 +432,6 @@ func staleCallbackPage() string {
 			"Otherwise, run the command again and sign in from the new tab.",
 		},
 	})
-}
-
-func scopeStrings(scopes []Scope) []string {
-	out := make([]string, len(scopes))
-	for i, s := range scopes {
-		out[i] = string(s)
-	}
-	return out
 }
 
 func yesNo(b bool) string {
