@@ -484,6 +484,7 @@ func TestFetchOpenIDConfigurationSamples(t *testing.T) {
 				Issuer:                                     p,
 				AuthorizationEndpoint:                      p + "/protocol/openid-connect/auth",
 				TokenEndpoint:                              p + "/protocol/openid-connect/token",
+				RevocationEndpoint:                         p + "/protocol/openid-connect/revoke",
 				JWKSURI:                                    p + "/protocol/openid-connect/certs",
 				ScopesSupported:                            []string{"openid", "profile", "email", "roles", "web-origins", "acr", "basic", "microprofile-jwt", "phone", "address", "offline_access", "organization"},
 				ResponseTypesSupported:                     []string{"code", "none", "id_token", "token", "id_token token", "code id_token", "code token", "code id_token token"},

@@ -26,7 +26,9 @@ func TestLogout(t *testing.T) {
 		{name: "access token revoked", opts: []loopauthtest.Option{loopauthtest.WithoutRefreshToken()}, noRefresh: true, hint: "access_token",
 			check: func(err error) bool { return err == nil }},
 		{name: "provider error", opts: []loopauthtest.Option{loopauthtest.WithRevocationError(503, "temporarily_unavailable", "down")}, hint: "refresh_token",
-			check: func(err error) bool { return providerCode(err) == "temporarily_unavailable" && strings.Contains(err.Error(), "revoking") }},
+			check: func(err error) bool {
+				return providerCode(err) == "temporarily_unavailable" && strings.Contains(err.Error(), "revoking")
+			}},
 		{name: "unsupported token type", opts: []loopauthtest.Option{loopauthtest.WithoutRefreshToken(), loopauthtest.WithoutRevocationOf(loopauthtest.AccessTokenType)},
 			noRefresh: true, hint: "access_token", check: func(err error) bool { return providerCode(err) == "unsupported_token_type" }},
 		{name: "endpoint missing", noURL: true, check: func(err error) bool { return errors.Is(err, ErrNoRevocationEndpoint) }},
@@ -120,5 +122,31 @@ func TestRevoke(t *testing.T) {
 	}
 	if reqs := p.RevocationRequests(); len(reqs) != 1 || reqs[0].Has("token_type_hint") {
 		t.Errorf("requests = %v", reqs)
+	}
+}
+
+// TestDiscoveryRevocationEndpoint: revocation_endpoint is optional, and
+// checked like every endpoint when present.
+func TestDiscoveryRevocationEndpoint(t *testing.T) {
+	doc := func(extra string) []byte {
+		return []byte(`{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a","token_endpoint":"https://as.example/t","jwks_uri":"https://as.example/k"` + extra + `}`)
+	}
+	for _, tc := range []struct {
+		extra, want string
+		ok          bool
+	}{
+		{"", "", true},
+		{`,"revocation_endpoint":null`, "", true},
+		{`,"revocation_endpoint":"https://as.example/r"`, "https://as.example/r", true},
+		{`,"revocation_endpoint":"http://as.example/r"`, "", false},
+		{`,"revocation_endpoint":7`, "", false},
+	} {
+		cfg, err := parseOpenIDConfiguration(doc(tc.extra), "https://as.example")
+		switch {
+		case tc.ok && (err != nil || cfg.RevocationEndpoint != tc.want):
+			t.Errorf("%s: %v, %v", tc.extra, cfg, err)
+		case !tc.ok && !errors.Is(err, ErrInvalidDiscovery):
+			t.Errorf("%s: err = %v", tc.extra, err)
+		}
 	}
 }

@@ -13,7 +13,8 @@
 // consent page, receives the redirect on a loopback port, exchanges the
 // code, verifies the ID token (its signature against the provider's JWKS,
 // then its issuer, audience, expiry, nonce and access-token hash) and
-// prints who signed in. It never prints a token: only facts about it.
+// prints who signed in, refreshes once, and logs out (revoking the tokens
+// at the provider). It never prints a token: only facts about it.
 //
 // Flags (all optional):
 //
@@ -146,6 +147,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	} else {
 		fmt.Fprintln(stdout, "  new ID token:  no (the provider sent none)")
 	}
+
+	// Logout revokes the refresh token at the provider (RFC 7009; the
+	// endpoint came with discovery) and clears the store.
+	fmt.Fprintln(stdout, "\nLogging out...")
+	store := loopauth.NewMemoryStore()
+	if err := store.Save(ctx, next); err != nil {
+		return fail(stderr, err)
+	}
+	if err := client.Logout(ctx, store); err != nil {
+		return fail(stderr, err)
+	}
+	_, live := p.CheckAccessToken(next.AccessToken())
+	fmt.Fprintf(stdout, "  revoked at the provider; access token still accepted: %s\n", yesNo(live))
 	return 0
 }
 

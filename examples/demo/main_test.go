@@ -52,6 +52,7 @@ func TestDemoAuto(t *testing.T) {
 		"access token:  43 characters (not shown)",
 		"rotated:       yes",
 		"new ID token:  yes, verified; same subject: yes",
+		"Logging out...\n  revoked at the provider; access token still accepted: no",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
