@@ -69,18 +69,10 @@ cover:
 	go test -count=1 -coverprofile=cover.out $(PKG)
 	go tool cover -func=cover.out | tail -1
 
-## fuzz: run every fuzz target for FUZZTIME each. A failing input is
-## written to testdata/fuzz/<target>/, which "go test" replays from then on:
-## commit it with the fix, as a regression seed. The input is printed here
-## too, so that one found in CI can be committed from its log.
+## fuzz: run every fuzz target for FUZZTIME each; a failing input is
+## written to testdata/fuzz/<target>/ and printed (see testdata/fuzz.sh)
 fuzz:
-	@for f in $$(go test -list '^Fuzz' . | grep '^Fuzz'); do \
-		echo "== $$f"; \
-		if ! go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x .; then \
-			for c in $$(git ls-files --others --exclude-standard testdata/fuzz/$$f); do echo "--- new regression seed $$c:"; cat "$$c"; done; \
-			exit 1; \
-		fi; \
-	done
+	@sh testdata/fuzz.sh $(FUZZTIME)
 
 ## screenshots: the default pages as headless Chromium shows them, in the
 ## light and the dark scheme, as PNGs in SCREENSHOTS (git-ignored); the
