@@ -66,6 +66,7 @@ type settings struct {
 	portRequired    bool
 	localhost       bool // UseLocalhost
 	nonInteractive  bool // NonInteractive
+	issuerTemplate  func(template, tid string) (string, error)
 	successHTML     *string
 	errorHTML       *string
 	successRenderer SuccessPageRenderer
@@ -414,18 +415,39 @@ func (b *CLITokenClientBuilder) OnServerReady(fn func(port int)) *CLITokenClient
 	return b
 }
 
-// HTTPClient sets the client used for token requests (default: a client
-// with a 30 s timeout that honours proxy settings from the environment).
-// The client is copied, never modified, and the copy never follows
-// redirects: Go would resend the POST body, with the code and verifier or
-// the refresh token, to wherever a 307 or 308 points.
+// IssuerTemplate checks the ID tokens of a provider whose discovery
+// document names an issuer template instead of an issuer, as Microsoft
+// Entra's multi-tenant "common" and "organizations" endpoints do
+// ("https://login.microsoftonline.com/{tenantid}/v2.0"). For each ID token
+// fn receives the template and the token's tid claim, and returns the one
+// issuer that token may name; its iss must equal that byte for byte, and
+// a stored set must too. EntraIssuer is fn for Entra; wrap it to admit
+// only some tenants. Build refuses a template issuer without
+// IssuerTemplate, so the issuer check is never skipped.
+func (b *CLITokenClientBuilder) IssuerTemplate(fn func(template, tid string) (string, error)) *CLITokenClientBuilder {
+	b.issuerTemplate = fn
+	return b
+}
+
+// HTTPClient sets the client of every call to the provider: code and
+// refresh token requests, revocation, the key set of
+// WithOpenIDConfigurationJWKSValidator, and the discovery document of
+// FromIssuer (default: a client with a 30 s timeout that honours proxy
+// settings from the environment). Give it your proxy or private CA here.
+// The client is copied, never modified; the copy never follows a redirect
+// of a token or revocation request (Go would resend the POST body, with
+// the code and verifier or the refresh token, to wherever a 307 or 308
+// points), and follows at most 3 of a discovery or key-set fetch, never
+// from https to http. Size caps apply whatever the client.
 func (b *CLITokenClientBuilder) HTTPClient(c *http.Client) *CLITokenClientBuilder {
 	b.httpClient = c
 	return b
 }
 
 // Logger sets where the library logs (default: nowhere). It logs at debug
-// and warn levels only, and never a secret.
+// and warn levels only, and never a secret: each call to the provider at
+// debug (method, URL without query, status, bytes, duration), and each
+// key of a fetched key set that cannot be used at warn, with why.
 func (b *CLITokenClientBuilder) Logger(l *slog.Logger) *CLITokenClientBuilder {
 	b.logger = l
 	return b
@@ -580,6 +602,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 			bad("Issuer %q is not an https URL without query or fragment", sanitizeText(issuer, 256))
 		}
 	}
+	if strings.Contains(issuer, tenantPlaceholder) && b.issuerTemplate == nil {
+		bad("the issuer %q is a template (a multi-tenant Microsoft Entra endpoint): call IssuerTemplate(loopauth.EntraIssuer), or use the tenant's own issuer", sanitizeText(issuer, 256))
+	}
 	decided := b.validator != nil || b.jwksURI != ""
 	switch {
 	case b.openID && !decided && !b.noValidation:
@@ -617,14 +642,6 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	c.scopes = scopes // a fresh, sorted slice: later AddScopes calls do not reach c
 	c.refreshScopes = refreshScopes
 	c.httpClient = tokenHTTPClient(b.httpClient)
-	if b.jwksURI != "" {
-		// Made here, with the final client ID (the Rust crate captured the
-		// ID set before the call).
-		c.validator = &RemoteJWKSValidator{
-			jwksURL: b.jwksURI, clientID: c.clientID, algs: b.jwksAlgs,
-			client: metadataHTTPClientFrom(b.httpClient), now: time.Now,
-		}
-	}
 	if !b.timeoutSet {
 		c.timeout = DefaultTimeout
 	}
@@ -634,6 +651,14 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if c.opener == nil {
 		c.opener = systemBrowserOpener(c.logger)
 		c.systemOpener = true
+	}
+	if b.jwksURI != "" {
+		// Made here, with the final client ID (the Rust crate captured the
+		// ID set before the call).
+		c.validator = &RemoteJWKSValidator{
+			jwksURL: b.jwksURI, clientID: c.clientID, algs: b.jwksAlgs,
+			client: metadataHTTPClientFrom(b.httpClient), logger: c.logger, now: time.Now,
+		}
 	}
 	c.errorLog = slog.NewLogLogger(c.logger.Handler(), slog.LevelDebug)
 	if c.refreshWithin == 0 {

@@ -327,10 +327,27 @@ func (c *CLITokenClient) checkCallbackIssuer(iss string) error {
 		return nil
 	case iss == "" && c.issRequired:
 		return errorf("%w: the provider sends the iss parameter (RFC 9207), but this callback has none", ErrInvalidIssuer)
-	case iss != "" && iss != c.issuer:
+	case iss != "" && iss != c.issuer && !fitsTemplate(c.issuer, iss):
 		return errorf("%w: the callback came from issuer %q, not %q (possible mix-up attack)", ErrInvalidIssuer, sanitizeText(iss, 256), c.issuer)
 	}
 	return nil
+}
+
+// issuerFor is the issuer an ID token with these claims must name: the
+// configured one, or the IssuerTemplate's answer for its tid, which must
+// itself fit the template.
+func (c *CLITokenClient) issuerFor(cl *Claims) (string, error) {
+	if !strings.Contains(c.issuer, tenantPlaceholder) {
+		return c.issuer, nil
+	}
+	iss, err := c.issuerTemplate(c.issuer, cl.tid)
+	if err == nil && !fitsTemplate(c.issuer, iss) {
+		err = errors.New("its answer does not fit the template")
+	}
+	if err != nil {
+		return "", invalidIDToken(ErrInvalidIssuer, "the issuer template %q refused the tid %q: %s", c.issuer, sanitizeText(cl.tid, 64), sanitizeText(err.Error(), 200))
+	}
+	return iss, nil
 }
 
 // verifyIDToken checks an ID token: signature first (ErrInvalidIDToken
@@ -364,7 +381,11 @@ func (c *CLITokenClient) verifyIDToken(ctx context.Context, raw, accessToken, no
 	if err != nil {
 		return nil, errorf("%w: %w", ErrInvalidIDToken, err)
 	}
-	checks := idTokenChecks{clientID: c.clientID, issuer: c.issuer, nonce: nonce, accessToken: accessToken, now: c.now()}
+	issuer, err := c.issuerFor(claims)
+	if err != nil {
+		return nil, err
+	}
+	checks := idTokenChecks{clientID: c.clientID, issuer: issuer, nonce: nonce, accessToken: accessToken, now: c.now()}
 	if err := checks.check(claims, tok.alg); err != nil {
 		return nil, err
 	}

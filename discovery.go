@@ -3,6 +3,7 @@ package loopauth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -85,21 +86,26 @@ type OpenIDConfiguration struct {
 // the Rust crate, since Google's issuer has no slash and users often type
 // one. An issuer with a path is never normalised: ".../realms/a/" does not
 // match ".../realms/a". A multi-tenant Microsoft document, whose issuer is
-// the template ".../{tenantid}/v2.0", does not match either: pass the
-// tenant's own issuer URL.
+// the template ".../{tenantid}/v2.0", is accepted from ".../common/v2.0"
+// or ".../organizations/v2.0": its Issuer is then the template, which the
+// builder accepts only with IssuerTemplate.
 //
 // Every failure wraps ErrInvalidDiscovery. An issuer mismatch also wraps
 // ErrInvalidIssuer, an oversized document ErrResponseTooLarge, and a
 // cancelled or expired ctx the context's error.
 func FetchOpenIDConfiguration(ctx context.Context, issuerURL string) (*OpenIDConfiguration, error) {
-	return fetchOpenIDConfiguration(ctx, nil, issuerURL)
+	return fetchOpenIDConfiguration(ctx, nil, nil, issuerURL)
 }
 
-// fetchOpenIDConfiguration is FetchOpenIDConfiguration with a client of
-// the caller's choice; nil means the default client. The client is copied,
-// never modified, and the copy gets the discovery redirect policy whatever
-// the original's was.
-func fetchOpenIDConfiguration(ctx context.Context, client *http.Client, issuerURL string) (*OpenIDConfiguration, error) {
+// FetchOpenIDConfigurationWithClient is FetchOpenIDConfiguration through
+// client (a proxy, a private CA); nil means the default client. The client
+// is copied, never modified: the copy follows redirects only as described
+// above, and the document is capped at 256 KiB all the same.
+func FetchOpenIDConfigurationWithClient(ctx context.Context, client *http.Client, issuerURL string) (*OpenIDConfiguration, error) {
+	return fetchOpenIDConfiguration(ctx, client, nil, issuerURL)
+}
+
+func fetchOpenIDConfiguration(ctx context.Context, client *http.Client, logger *slog.Logger, issuerURL string) (*OpenIDConfiguration, error) {
 	if err := checkIssuer(issuerURL); err != nil {
 		// A bad issuer is the caller's input, not the network's: it also
 		// matches ErrInvalidConfig.
@@ -109,7 +115,7 @@ func fetchOpenIDConfiguration(ctx context.Context, client *http.Client, issuerUR
 	// The configured string, not a parsed and re-serialised URL, is both
 	// the prefix of the well-known URL and the value compared below.
 	where := strings.TrimSuffix(issuerURL, "/") + wellKnownOpenIDPath
-	data, _, err := getJSON(ctx, metadataHTTPClientFrom(client), where, maxDiscoveryBytes)
+	data, _, err := getJSON(ctx, metadataHTTPClientFrom(client), logger, where, maxDiscoveryBytes)
 	if err != nil {
 		return nil, errorf("%w: fetching the provider configuration: %w: check the issuer URL", ErrInvalidDiscovery, err)
 	}
@@ -127,6 +133,34 @@ func checkIssuer(raw string) error {
 		return errors.New("a query is not allowed in an issuer (OpenID Connect Discovery §3)")
 	}
 	return nil
+}
+
+// tenantPlaceholder marks an issuer template (see IssuerTemplate).
+const tenantPlaceholder = "{tenantid}"
+
+// fitsTemplate reports whether s is template with its tenantPlaceholder
+// replaced by one non-empty path segment: Entra's "organizations" issuer
+// URL and each tenant's issuer fit ".../{tenantid}/v2.0".
+func fitsTemplate(template, s string) bool {
+	pre, post, ok := strings.Cut(template, tenantPlaceholder)
+	seg, ok2 := strings.CutPrefix(s, pre)
+	seg, ok3 := strings.CutSuffix(seg, post)
+	return ok && ok2 && ok3 && seg != "" && !strings.ContainsAny(seg, "/?#{}%")
+}
+
+// EntraIssuer is the IssuerTemplate rule of Microsoft Entra: an ID token's
+// issuer is the template with "{tenantid}" replaced by the token's tid, a
+// tenant ID (a GUID).
+func EntraIssuer(template, tid string) (string, error) {
+	ok := len(tid) == 36
+	for i := 0; ok && i < len(tid); i++ {
+		c := tid[i]
+		ok = (c == '-') == (i == 8 || i == 13 || i == 18 || i == 23) && strings.IndexByte("-0123456789abcdefABCDEF", c) >= 0
+	}
+	if !ok {
+		return "", errors.New("tid is not a tenant ID (a GUID)")
+	}
+	return strings.Replace(template, tenantPlaceholder, tid, 1), nil
 }
 
 // sameIssuer compares issuer identifiers as Discovery §5 requires, byte for
@@ -151,8 +185,8 @@ func sameIssuer(want, got string) bool {
 func issuerMismatch(want, got string) error {
 	hint := "configure the issuer exactly as the provider publishes it"
 	switch {
-	case strings.Contains(got, "{tenantid}"):
-		hint = "the document is a multi-tenant template: configure the tenant's own issuer, such as https://login.microsoftonline.com/<tenant-id>/v2.0"
+	case strings.Contains(got, tenantPlaceholder):
+		hint = "the document is a multi-tenant template, which is accepted only from a URL that fits it (such as .../organizations/v2.0)"
 	case strings.TrimSuffix(want, "/") == strings.TrimSuffix(got, "/"):
 		hint = "they differ in a trailing slash, which is significant in an issuer with a path"
 	case strings.EqualFold(want, got):
@@ -223,7 +257,7 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 			return nil, errorf("%w: %s: %s", ErrInvalidDiscovery, name, sanitizeText(err.Error(), maxDiscoveryQuote))
 		}
 		*m.dst = s
-		if m.member == dcIssuer && !sameIssuer(issuer, s) {
+		if m.member == dcIssuer && !sameIssuer(issuer, s) && !fitsTemplate(s, issuer) {
 			return nil, issuerMismatch(issuer, s)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"slices"
@@ -56,7 +57,7 @@ type jsonWebKey struct {
 // RFC 7517 §5 asks. It is immutable and safe for concurrent use.
 type JSONWebKeySet struct {
 	keys    []jsonWebKey
-	skipped int
+	skipped []skippedKey
 }
 
 // The JWK members read. The private members are read only to refuse a
@@ -97,12 +98,13 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 	}
 	set := &JSONWebKeySet{}
 	err = forEachJSONElement(keysRaw, maxJWKSKeys, func(elem []byte) error {
-		key, usable, err := parseJWK(elem)
+		key, skip, err := parseJWK(elem)
 		switch {
-		case usable:
+		case err != nil:
+		case skip == "":
 			set.keys = append(set.keys, key)
-		case err == nil:
-			set.skipped++
+		default:
+			set.skipped = append(set.skipped, skippedKey{key.kid, skip})
 		}
 		return err
 	})
@@ -110,7 +112,11 @@ func ParseJSONWebKeySet(data []byte) (*JSONWebKeySet, error) {
 		return nil, errorf("%w: %v", ErrInvalidJWKS, err)
 	}
 	if len(set.keys) == 0 {
-		return nil, errorf("%w: %w: none of the %d keys can verify signatures", ErrInvalidJWKS, ErrNoUsableKey, set.skipped)
+		why := "it has none"
+		if len(set.skipped) > 0 {
+			why = fmt.Sprintf("none of its %d can verify signatures; the first: %s", len(set.skipped), set.skipped[0].why)
+		}
+		return nil, errorf("%w: %w: %s", ErrInvalidJWKS, ErrNoUsableKey, why)
 	}
 	return set, nil
 }
@@ -119,18 +125,20 @@ var jwksMembers = []string{"keys"}
 
 var errPrivateKey = errors.New("a key holds private key material; the provider must publish public keys only")
 
+// skippedKey is a key ParseJSONWebKeySet left out, with why: a
+// RemoteJWKSValidator logs these, as a provider's mistake shows there.
+type skippedKey struct{ kid, why string }
+
 // parseJWK reads one key. It reports a key to skip (RFC 7517 §5) with
-// usable false and a nil error, and a key holding private material with
-// errPrivateKey. Why a key is skipped is never shown (the set's error
-// counts them), so the reasons are the comments below.
-func parseJWK(elem []byte) (k jsonWebKey, usable bool, err error) {
+// the reason, and a key holding private material with errPrivateKey.
+func parseJWK(elem []byte) (k jsonWebKey, skip string, err error) {
 	m, err := decodeStrictMembers(elem, jwkMembers)
 	if err != nil {
-		return k, false, nil // not a strict JSON object
+		return k, "not a strict JSON object", nil
 	}
 	for _, v := range m[jwkPrivate:len(jwkMembers)] {
 		if v != nil {
-			return k, false, errPrivateKey
+			return k, "", errPrivateKey
 		}
 	}
 	// str reads an optional member that must be a string when present.
@@ -145,10 +153,14 @@ func parseJWK(elem []byte) (k jsonWebKey, usable bool, err error) {
 	kty, ok1 := str(jwkKty)
 	kid, ok2 := str(jwkKid)
 	alg, ok3 := str(jwkAlg)
-	if !ok1 || !ok2 || !ok3 || len(kid) > maxKIDBytes || !signingKey(m[jwkUse], m[jwkKeyOps]) {
-		return k, false, nil
+	if !ok1 || !ok2 || !ok3 || len(kid) > maxKIDBytes {
+		return k, "kty, kid or alg is not a string, or kid is longer than 256 bytes", nil
 	}
 	k.kid, k.alg = kid, alg
+	if !signingKey(m[jwkUse], m[jwkKeyOps]) {
+		return k, "not a signing key (use or key_ops)", nil
+	}
+	// "oct" keys are secrets, never verification keys; others are unknown.
 	switch crv, ok := str(jwkCrv); {
 	case kty == "RSA":
 		k.rsa = parseRSAKey(m[jwkN], m[jwkE])
@@ -156,11 +168,16 @@ func parseJWK(elem []byte) (k jsonWebKey, usable bool, err error) {
 		k.ec = parseECKey(crv, m[jwkX], m[jwkY])
 	case kty == "OKP" && ok && crv == "Ed25519":
 		k.ed = decodeFixed(m[jwkX], ed25519.PublicKeySize)
+	default:
+		return k, "unsupported key type (kty) or curve", nil
 	}
-	// Any other kty is skipped: "oct" keys are secrets, never verification
-	// keys, and others are unknown. A JWK alg must fit the key.
-	usable = k.rsa != nil || k.ec != nil || k.ed != nil
-	return k, usable && (k.alg == "" || k.fits(k.alg)), nil
+	switch {
+	case k.rsa == nil && k.ec == nil && k.ed == nil:
+		return k, "unusable " + kty + " key parameters (RSA: 2048 to 8192 bits; EC: a point on the curve)", nil
+	case k.alg != "" && !k.fits(k.alg):
+		return k, "its alg does not fit the key", nil
+	}
+	return k, "", nil
 }
 
 // signingKey reports whether a key is meant for signatures: use absent or
@@ -436,7 +453,7 @@ func (s *JSONWebKeySet) String() string {
 	for i, k := range s.keys {
 		kids[i] = k.kid
 	}
-	return fmt.Sprintf("JSONWebKeySet{keys: %d [%s], skipped: %d}", len(s.keys), strings.Join(kids, " "), s.skipped)
+	return fmt.Sprintf("JSONWebKeySet{keys: %d [%s], skipped: %d}", len(s.keys), strings.Join(kids, " "), len(s.skipped))
 }
 
 // JWKSValidator verifies the signature of an ID token. The flow calls
@@ -470,6 +487,7 @@ type RemoteJWKSValidator struct {
 	clientID string
 	algs     []string // nil: every supported alg
 	client   *http.Client
+	logger   *slog.Logger // nil: none (logCall and the skipped keys)
 	now      func() time.Time
 
 	mu          sync.Mutex
@@ -490,7 +508,15 @@ type jwksFetch struct {
 // (https, or http to a loopback host). clientID, when not empty, must be
 // in the token's aud. The URL is checked on first use.
 func NewRemoteJWKSValidator(jwksURL, clientID string) *RemoteJWKSValidator {
-	return &RemoteJWKSValidator{jwksURL: jwksURL, clientID: clientID, client: metadataHTTPClient(), now: time.Now}
+	return NewRemoteJWKSValidatorWithClient(nil, jwksURL, clientID)
+}
+
+// NewRemoteJWKSValidatorWithClient is NewRemoteJWKSValidator fetching
+// through client (a proxy, a private CA); nil means the default client.
+// The client is copied, never modified: the copy follows at most 3
+// redirects, never from https to http, and the set is capped at 256 KiB.
+func NewRemoteJWKSValidatorWithClient(client *http.Client, jwksURL, clientID string) *RemoteJWKSValidator {
+	return &RemoteJWKSValidator{jwksURL: jwksURL, clientID: clientID, client: metadataHTTPClientFrom(client), now: time.Now}
 }
 
 // Validate verifies rawIDToken's signature, then that it has not expired
@@ -595,11 +621,16 @@ func (v *RemoteJWKSValidator) fetch(ctx context.Context) (*JSONWebKeySet, time.D
 	if _, err := parseEndpoint(v.jwksURL); err != nil {
 		return nil, 0, errorf("%w: jwks_uri: %v", ErrInvalidJWKS, err)
 	}
-	data, header, err := getJSON(ctx, v.client, v.jwksURL, maxJWKSBytes)
+	data, header, err := getJSON(ctx, v.client, v.logger, v.jwksURL, maxJWKSBytes)
 	if err != nil {
 		return nil, 0, errorf("%w: fetching the key set: %w", ErrInvalidJWKS, err)
 	}
 	set, err := ParseJSONWebKeySet(data)
+	for i := 0; set != nil && v.logger != nil && i < len(set.skipped); i++ {
+		k := set.skipped[i]
+		v.logger.Warn("loopauth: the key set has a key that cannot be used", "url", sanitizeText(v.jwksURL, maxQuotedURL),
+			"kid", sanitizeText(k.kid, 64), "reason", k.why)
+	}
 	return set, cacheTTL(header.Get("Cache-Control")), err
 }
 

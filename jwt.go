@@ -255,6 +255,7 @@ type Claims struct {
 	Picture         string // never loaded by this package's pages
 
 	atHash string
+	tid    string // Microsoft Entra's tenant, for IssuerTemplate
 	raw    []byte
 }
 
@@ -285,12 +286,13 @@ const (
 	clName
 	clPicture
 	clAtHash
+	clTid
 )
 
 var claimMembers = []string{
 	clSub: "sub", clIss: "iss", clAud: "aud", clExp: "exp", clIat: "iat", clNbf: "nbf",
 	clNonce: "nonce", clAzp: "azp", clEmail: "email", clEmailVerified: "email_verified",
-	clName: "name", clPicture: "picture", clAtHash: "at_hash",
+	clName: "name", clPicture: "picture", clAtHash: "at_hash", clTid: "tid",
 }
 
 // parseClaims decodes an ID-token payload strictly: one JSON object, no
@@ -313,7 +315,7 @@ func parseClaims(payload []byte) (*Claims, error) {
 		dst    *string
 	}{
 		{clSub, &c.Subject}, {clIss, &c.Issuer}, {clNonce, &c.Nonce}, {clAzp, &c.AuthorizedParty},
-		{clEmail, &c.Email}, {clName, &c.Name}, {clPicture, &c.Picture}, {clAtHash, &c.atHash},
+		{clEmail, &c.Email}, {clName, &c.Name}, {clPicture, &c.Picture}, {clAtHash, &c.atHash}, {clTid, &c.tid},
 	} {
 		if *f.dst, err = claimString(payload, text, m[f.member]); err != nil {
 			return nil, malformed("claims: %s is not a string", claimMembers[f.member])

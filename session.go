@@ -101,7 +101,8 @@ func (c *CLITokenClient) belongsHere(ts *TokenSet) bool {
 		return !c.openID
 	}
 	cl := ts.idToken.claims
-	return (c.issuer == "" || cl.Issuer == c.issuer) && checkAudience(cl, c.clientID) == nil
+	iss, err := c.issuerFor(cl)
+	return err == nil && (iss == "" || cl.Issuer == iss) && checkAudience(cl, c.clientID) == nil
 }
 
 // flight is one refresh or sign-in that concurrent callers share. It
