@@ -341,6 +341,63 @@ func testGitHubQuirks(t *testing.T) {
 	}
 }
 
+// expiredCopy returns ts as a store would hold it hours later: the same
+// tokens, the access token expired.
+func expiredCopy(t *testing.T, ts *loopauth.TokenSet) *loopauth.TokenSet {
+	t.Helper()
+	data, err := json.Marshal(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["expires_at"] = time.Now().Add(-time.Minute).Unix()
+	if data, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	var out loopauth.TokenSet
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// A GitHub refresh token that has expired (after six months) or was used
+// already is answered with HTTP 200 and bad_refresh_token, GitHub's
+// spelling of RFC 6749's invalid_grant: Token must sign in again, as it
+// does for invalid_grant, instead of failing every command until the user
+// deletes the stored tokens.
+func TestGitHubDeadRefreshTokenSignsInAgain(t *testing.T) {
+	const id, secret = "Iv1.0123456789abcdef", "github-test-only"
+	p := loopauthtest.NewProvider(t, loopauthtest.WithClient(id, secret),
+		loopauthtest.WithRefreshError(200, "bad_refresh_token", "The refresh token passed is incorrect or expired."),
+		loopauthtest.WithTokenLifetime(8*time.Hour))
+	var opens atomic.Int32
+	c := quirkBuild(t, loopauth.NewBuilder().ClientID(id).ClientSecret(secret).AuthURL(p.AuthURL()).TokenURL(p.TokenURL()).
+		AddScopes("read:user"), countingOpener(p, &opens))
+	ctx := context.Background()
+	ts, err := c.RunAuthorizationFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := loopauth.NewMemoryStore()
+	if err := store.Save(ctx, expiredCopy(t, ts)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Token(ctx, store)
+	if err != nil {
+		t.Fatalf("Token: %v; want a new sign-in after bad_refresh_token", err)
+	}
+	if opens.Load() != 2 || got.AccessToken() == ts.AccessToken() {
+		t.Errorf("%d sign-ins, new token %v; want a second sign-in", opens.Load(), got.AccessToken() != ts.AccessToken())
+	}
+	if n := len(p.TokenRequests()); n != 3 {
+		t.Errorf("%d token requests, want 3 (code, refresh, code)", n)
+	}
+}
+
 // Okta and Auth0: the issuer is compared byte for byte, a trailing slash
 // included. path is the provider's issuer path; other gives the issuer
 // with the slash the other way. Discovering from the other form works
