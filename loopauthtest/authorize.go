@@ -128,6 +128,7 @@ func (p *Provider) parseAuthorize(q url.Values) (*authzRequest, *authzFailure) {
 	}
 	req.scope = scope
 	req.nonce = q.Get("nonce")
+	req.noRefresh = p.cfg.refreshWhen != nil && !p.cfg.refreshWhen(q)
 	return req, nil
 }
 

@@ -57,7 +57,7 @@ func (p *Provider) browse(ctx context.Context, authURL string) error {
 	if id := resp.Header.Get(consentHeader); id != "" && resp.StatusCode == http.StatusOK && resp.Request.URL.Host == p.host {
 		// The consent page: click Approve.
 		form := url.Values{"request_id": {id}, "decision": {"approve"}}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.issuer+"/authorize/decision", strings.NewReader(form.Encode()))
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/authorize/decision", strings.NewReader(form.Encode()))
 		if err != nil {
 			return fmt.Errorf("loopauthtest: browser: %w", err)
 		}

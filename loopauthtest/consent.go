@@ -40,7 +40,7 @@ button.approve{background:#2563eb;border-color:#2563eb;color:#fff}
 <ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
 {{else}}<p>It asks for no particular scopes.</p>{{end}}
 <p>You will be sent back to <code>{{.Return}}</code>.</p>
-<form method="post" action="/authorize/decision">
+<form method="post" action="{{.Action}}">
 <input type="hidden" name="request_id" value="{{.RequestID}}">
 <div class="buttons">
 <button type="submit" name="decision" value="deny">Deny</button>
@@ -60,6 +60,7 @@ type consentData struct {
 	Scopes    []string
 	Return    string
 	RequestID string
+	Action    string // the decision endpoint's path
 }
 
 // showConsent stores the validated request under a one-time id and renders
@@ -94,6 +95,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, req *authzRequest) {
 		Scopes:    strings.Fields(req.scope),
 		Return:    origin,
 		RequestID: id,
+		Action:    strings.TrimSuffix(p.cfg.issuerPath, "/") + "/authorize/decision",
 	})
 	if err != nil {
 		http.Error(w, "loopauthtest: rendering consent page", http.StatusInternalServerError)

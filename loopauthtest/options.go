@@ -3,7 +3,9 @@ package loopauthtest
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -65,6 +67,8 @@ type config struct {
 	issParam        bool
 	issParamValue   string // "" means the real issuer
 	discoveryIssuer string
+	issuerPath      string                      // "" or "/..." after the host
+	refreshWhen     func(query url.Values) bool // nil: always a refresh token
 	user            User
 	grantedScope    *string
 	now             func() time.Time
@@ -212,8 +216,9 @@ func tokenErr(c *config, status int, code, description string) *oauthError {
 
 // WithTokenError makes every /token request (both grants) fail with an
 // RFC 6749 §5.2 JSON error: HTTP status (0 means 400), error code and
-// error_description (each omitted when empty). A status outside 200..599
-// fails the setup. The request is still recorded; codes and refresh tokens
+// error_description (each omitted when empty). Status 200 imitates GitHub,
+// which answers errors such as bad_verification_code with HTTP 200. A
+// status outside 200..599 fails the setup. The request is still recorded; codes and refresh tokens
 // are not consumed.
 func WithTokenError(status int, code, description string) Option {
 	return func(c *config) {
@@ -332,6 +337,59 @@ func WithIssParameterValue(iss string) Option {
 // which OpenID Connect Discovery §4.3 requires clients to reject.
 func WithDiscoveryIssuer(iss string) Option {
 	return func(c *config) { c.discoveryIssuer = iss }
+}
+
+// WithIssuerPath serves the provider under a path, so that its issuer is
+// "http://127.0.0.1:PORT"+path, like Keycloak's ".../realms/NAME" or
+// Okta's ".../oauth2/default". A path ending in "/" gives an issuer with a
+// trailing slash, like Auth0's "https://TENANT.auth0.com/" (path "/").
+// Every endpoint and the discovery document live under the issuer without
+// its trailing slash (OpenID Connect Discovery §4.1), so AuthURL is
+// Issuer() minus any final "/" plus "/authorize"; ID tokens, discovery
+// and the RFC 9207 iss parameter carry Issuer() exactly. path must start
+// with "/" and hold only letters, digits and "-._~" between single
+// slashes ("." and ".." segments are refused); anything else fails the
+// setup.
+func WithIssuerPath(path string) Option {
+	return func(c *config) {
+		if !validIssuerPath(path) {
+			c.fail("WithIssuerPath(%q): want a path such as /realms/demo or /", path)
+			return
+		}
+		c.issuerPath = path
+	}
+}
+
+func validIssuerPath(path string) bool {
+	switch {
+	case path == "/":
+		return true
+	case !strings.HasPrefix(path, "/") || len(path) > 256:
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(path[1:], "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// WithRefreshTokenOnlyWhen makes the code exchange issue a refresh token
+// only when when(query) is true for the query of the authorization
+// request the code came from, as providers do that want the client to ask
+// for one: Google only with access_type=offline (and, after the first
+// consent, prompt=consent), Okta and Microsoft Entra only with the
+// offline_access scope. A nil when restores the default (always, unless
+// WithoutRefreshToken). It runs on the server's goroutine.
+func WithRefreshTokenOnlyWhen(when func(query url.Values) bool) Option {
+	return func(c *config) { c.refreshWhen = when }
 }
 
 // WithUser sets the signed-in user; zero fields keep their defaults.

@@ -393,3 +393,102 @@ func TestLandingAddress(t *testing.T) {
 		t.Errorf("provider error page: %v", err)
 	}
 }
+
+// TestIssuerPath serves the provider under a path: Keycloak's realm, an
+// Auth0-style bare origin with a trailing slash, and a path with one.
+// The issuer is exact everywhere it appears; the endpoints and discovery
+// hang below it without its trailing slash.
+func TestIssuerPath(t *testing.T) {
+	for _, path := range []string{"/realms/demo", "/", "/oauth2/default/"} {
+		t.Run(path, func(t *testing.T) {
+			p := NewProvider(t, WithIssuerPath(path), WithIssParameter(), WithConsentPage())
+			root := "http://" + p.host
+			base := root + strings.TrimSuffix(path, "/")
+			if p.Issuer() != root+path {
+				t.Fatalf("Issuer() = %q, want %q", p.Issuer(), root+path)
+			}
+			if p.DiscoveryURL() != base+"/.well-known/openid-configuration" || p.AuthURL() != base+"/authorize" ||
+				p.TokenURL() != base+"/token" || p.JWKSURL() != base+"/jwks" || p.RevocationURL() != base+"/revoke" ||
+				p.IntrospectionURL() != base+"/introspect" {
+				t.Errorf("endpoints: %s %s %s %s", p.DiscoveryURL(), p.AuthURL(), p.TokenURL(), p.JWKSURL())
+			}
+			var doc map[string]any
+			getJSON(t, p.DiscoveryURL(), &doc)
+			if doc["issuer"] != p.Issuer() || doc["authorization_endpoint"] != p.AuthURL() || doc["token_endpoint"] != p.TokenURL() ||
+				doc["jwks_uri"] != p.JWKSURL() || doc["revocation_endpoint"] != p.RevocationURL() {
+				t.Errorf("discovery document: %v", doc)
+			}
+			if base != root {
+				// The endpoints really moved: nothing answers at the root.
+				resp, err := noRedirect.Get(root + "/.well-known/openid-configuration")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("discovery at the root answered %d, want 404", resp.StatusCode)
+				}
+			}
+			// The whole flow, through the consent page, whose form posts
+			// below the issuer too.
+			cb := newCallback(t)
+			f := newFlow(t, cb.URL())
+			_, page := get(t, authURL(p, f.params()))
+			if want := `action="` + strings.TrimPrefix(base, root) + `/authorize/decision"`; !strings.Contains(page, want) {
+				t.Errorf("consent page lacks %s", want)
+			}
+			r := login(t, p, f, cb)
+			if iss := cb.last(t).Get("iss"); iss != p.Issuer() {
+				t.Errorf("RFC 9207 iss = %q, want %q", iss, p.Issuer())
+			}
+			if _, claims := verifyJWT(t, p, r.str("id_token")); claims["iss"] != p.Issuer() {
+				t.Errorf("ID token iss = %v, want %q", claims["iss"], p.Issuer())
+			}
+			r = postToken(t, p, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}, "client_id": {"cli"}})
+			wantTokens(t, r)
+		})
+	}
+}
+
+func TestIssuerPathInvalid(t *testing.T) {
+	for _, path := range []string{"", "realms/demo", "//", "/a//b", "/a/../b", "/./a", "/a b", "/a?x=1", "/a#f", "/a%2Fb", "/" + strings.Repeat("a", 256)} {
+		if p, err := StartProvider(WithIssuerPath(path)); err == nil {
+			p.Close()
+			t.Errorf("WithIssuerPath(%q) accepted", path)
+		}
+	}
+}
+
+// TestRefreshTokenOnlyWhen issues a refresh token only to authorization
+// requests that ask for one the provider's way (here Google's).
+func TestRefreshTokenOnlyWhen(t *testing.T) {
+	p := NewProvider(t, WithRefreshTokenOnlyWhen(func(q url.Values) bool {
+		return q.Get("access_type") == "offline" && q.Get("prompt") == "consent"
+	}))
+	for _, tt := range []struct {
+		extra       url.Values
+		wantRefresh bool
+	}{
+		{nil, false},
+		{url.Values{"access_type": {"offline"}}, false},
+		{url.Values{"access_type": {"offline"}, "prompt": {"consent"}}, true},
+	} {
+		cb := newCallback(t)
+		f := newFlow(t, cb.URL())
+		q := f.params()
+		for k, v := range tt.extra {
+			q[k] = v
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := p.Browser()(ctx, p.AuthURL()+"?"+q.Encode())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := postToken(t, p, f.exchangeForm(cb.last(t).Get("code")))
+		wantTokens(t, r)
+		if got := r.str("refresh_token") != ""; got != tt.wantRefresh {
+			t.Errorf("extra %v: refresh token issued = %v, want %v", tt.extra, got, tt.wantRefresh)
+		}
+	}
+}

@@ -21,9 +21,11 @@
 //	tok, err := myapp.Login(ctx, cfg)
 //	// then assert on tok, and on p.AuthorizeRequests() and p.TokenRequests().
 //
-// Options inject failures and provider quirks: error responses, raw token
-// bodies, mutated token responses and ID-token claims, missing or
-// non-rotating refresh tokens, delays, RFC 9207 iss parameters, a wrong
+// Options inject failures and provider quirks: error responses (HTTP 200
+// ones too, as GitHub sends), raw token bodies, mutated token responses
+// and ID-token claims, missing or non-rotating refresh tokens, refresh
+// tokens only for requests that ask the provider's way, issuers with a
+// path or a trailing slash, delays, RFC 9207 iss parameters, a wrong
 // discovery issuer, and an injectable clock.
 //
 // After the sign-in, the provider revokes tokens (RFC 7009, at
@@ -51,6 +53,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +64,8 @@ import (
 type Provider struct {
 	cfg    *config
 	srv    *httptest.Server
-	issuer string // "http://127.0.0.1:PORT"
+	issuer string // "http://127.0.0.1:PORT" plus WithIssuerPath's path
+	base   string // issuer without a trailing "/": endpoints hang below it
 	host   string // "127.0.0.1:PORT"
 
 	done      chan struct{} // closed when Close starts; ends delays
@@ -88,6 +92,7 @@ type authzRequest struct {
 	challenge   string
 	scope       string
 	nonce       string
+	noRefresh   bool      // WithRefreshTokenOnlyWhen said no
 	expires     time.Time // for pending consent requests
 }
 
@@ -181,16 +186,18 @@ func StartProvider(opts ...Option) (*Provider, error) {
 		return nil, fmt.Errorf("loopauthtest: listening on %s: %w", cfg.addr, err)
 	}
 	p.host = l.Addr().String()
-	p.issuer = "http://" + p.host
+	p.issuer = "http://" + p.host + cfg.issuerPath
+	p.base = strings.TrimSuffix(p.issuer, "/")
 
+	prefix := strings.TrimSuffix(cfg.issuerPath, "/")
 	mux := http.NewServeMux()
-	mux.HandleFunc("/.well-known/openid-configuration", p.handleDiscovery)
-	mux.HandleFunc("/jwks", p.handleJWKS)
-	mux.HandleFunc("/authorize", p.handleAuthorize)
-	mux.HandleFunc("/authorize/decision", p.handleDecision)
-	mux.HandleFunc("/token", p.handleToken)
-	mux.HandleFunc("/revoke", p.handleRevoke)
-	mux.HandleFunc("/introspect", p.handleIntrospect)
+	mux.HandleFunc(prefix+"/.well-known/openid-configuration", p.handleDiscovery)
+	mux.HandleFunc(prefix+"/jwks", p.handleJWKS)
+	mux.HandleFunc(prefix+"/authorize", p.handleAuthorize)
+	mux.HandleFunc(prefix+"/authorize/decision", p.handleDecision)
+	mux.HandleFunc(prefix+"/token", p.handleToken)
+	mux.HandleFunc(prefix+"/revoke", p.handleRevoke)
+	mux.HandleFunc(prefix+"/introspect", p.handleIntrospect)
 
 	p.srv = &httptest.Server{
 		Listener: l,
@@ -215,29 +222,32 @@ func (p *Provider) Close() {
 	})
 }
 
-// Issuer returns the issuer identifier, "http://127.0.0.1:PORT" without a
-// trailing slash. Discovery is at Issuer()+"/.well-known/openid-configuration".
+// Issuer returns the issuer identifier: "http://127.0.0.1:PORT" without a
+// trailing slash, or with WithIssuerPath's path after it. Discovery is at
+// Issuer()+"/.well-known/openid-configuration", with one trailing "/" of
+// the issuer removed first (OpenID Connect Discovery §4.1); so are the
+// endpoints below.
 func (p *Provider) Issuer() string { return p.issuer }
 
 // DiscoveryURL returns Issuer()+"/.well-known/openid-configuration".
-func (p *Provider) DiscoveryURL() string { return p.issuer + "/.well-known/openid-configuration" }
+func (p *Provider) DiscoveryURL() string { return p.base + "/.well-known/openid-configuration" }
 
 // AuthURL returns the authorization endpoint, Issuer()+"/authorize".
-func (p *Provider) AuthURL() string { return p.issuer + "/authorize" }
+func (p *Provider) AuthURL() string { return p.base + "/authorize" }
 
 // TokenURL returns the token endpoint, Issuer()+"/token".
-func (p *Provider) TokenURL() string { return p.issuer + "/token" }
+func (p *Provider) TokenURL() string { return p.base + "/token" }
 
 // JWKSURL returns the JSON Web Key Set endpoint, Issuer()+"/jwks".
-func (p *Provider) JWKSURL() string { return p.issuer + "/jwks" }
+func (p *Provider) JWKSURL() string { return p.base + "/jwks" }
 
 // RevocationURL returns the RFC 7009 revocation endpoint,
 // Issuer()+"/revoke" (which answers 404 under WithoutRevocation).
-func (p *Provider) RevocationURL() string { return p.issuer + "/revoke" }
+func (p *Provider) RevocationURL() string { return p.base + "/revoke" }
 
 // IntrospectionURL returns the RFC 7662 introspection endpoint,
 // Issuer()+"/introspect".
-func (p *Provider) IntrospectionURL() string { return p.issuer + "/introspect" }
+func (p *Provider) IntrospectionURL() string { return p.base + "/introspect" }
 
 // SignIDToken signs claims exactly as given (no defaults, no claims hook)
 // with the provider's current key and returns the compact JWS, with header

@@ -244,7 +244,7 @@ func (p *Provider) exchangeCode(w http.ResponseWriter, form url.Values, clientID
 	var refresh string
 	p.mu.Lock()
 	c.grant = g
-	if !p.cfg.noRefresh {
+	if !p.cfg.noRefresh && !c.req.noRefresh {
 		refresh = randomToken(32)
 		g.current = refresh
 		p.refresh[refresh] = g
