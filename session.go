@@ -14,6 +14,7 @@ import (
 //	valid for longer than the skew      returned as is, nothing written
 //	expiring, with a refresh token      refreshed; the new set is saved
 //	refresh answered invalid_grant      browser flow; the new set is saved
+//	  (GitHub: bad_refresh_token)
 //	expiring, no refresh token          browser flow; the new set is saved
 //	none (ErrNoToken) or unreadable     browser flow; the new set is saved
 //	  (ErrInvalidTokenSet)
@@ -322,8 +323,9 @@ func (c *CLITokenClient) save(ctx context.Context, store TokenStore, ts *TokenSe
 }
 
 // isInvalidGrant reports whether a refresh failed because the grant is
-// gone (RFC 6749 §5.2 invalid_grant): only a new sign-in helps.
+// gone (RFC 6749 §5.2 invalid_grant; GitHub says bad_refresh_token): only
+// a new sign-in helps.
 func isInvalidGrant(err error) bool {
 	pe, ok := errorAs[*ProviderError](err)
-	return ok && pe.ErrorCode == "invalid_grant"
+	return ok && (pe.ErrorCode == "invalid_grant" || pe.ErrorCode == "bad_refresh_token")
 }
