@@ -45,6 +45,7 @@ type CLITokenClientBuilder struct {
 
 	// The expected issuer's sources, reconciled by Build into issuer.
 	explicitIssuer string // Issuer
+	lazyIssuer     string // FromIssuer
 	cfgIssuer      string // FromOpenIDConfiguration
 	jwksIssuer     string // WithOpenIDConfigurationJWKSValidator
 	jwksISSParam   bool   // that configuration says the provider sends iss
@@ -465,10 +466,31 @@ func FromOpenIDConfiguration(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 		b.configMissing = "FromOpenIDConfiguration"
 		return b
 	}
+	return b.useConfig(cfg)
+}
+
+func (b *CLITokenClientBuilder) useConfig(cfg *OpenIDConfiguration) *CLITokenClientBuilder {
 	b.authURL, b.tokenURL, b.cfgIssuer = cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.Issuer
 	b.revokeURL = cfg.RevocationEndpoint
 	b.issRequired = cfg.AuthorizationResponseISSParameterSupported
 	b.fromConfig, b.cfgAuthMethods = true, cfg.TokenEndpointAuthMethodsSupported
+	return b
+}
+
+// FromIssuer starts a builder from the provider's issuer alone, in OpenID
+// mode with the keys from discovery, and fetches nothing until it must:
+// Build makes no request, and the discovery document is fetched (through
+// HTTPClient) by the first call that needs the provider (a sign-in, a
+// refresh, a revocation), once per client; a failed fetch is tried again
+// by the next such call. So Token with a stored set that is still fresh
+// makes no request at all, and works with the provider unreachable. The
+// document is checked as FetchOpenIDConfiguration checks it, and its
+// issuer must then be issuer exactly (for Microsoft Entra's multi-tenant
+// endpoints, use FromOpenIDConfiguration). JWKSValidator or
+// WithoutJWKSValidation replace the keys from discovery.
+func FromIssuer(issuer string) *CLITokenClientBuilder {
+	b := NewBuilder().WithOpenIDScope()
+	b.lazyIssuer = issuer
 	return b
 }
 
@@ -551,15 +573,15 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if m := b.authMethod; m != "" && m != ClientSecretBasic && m != ClientSecretPost {
 		bad(`ClientAuthMethod accepts only "client_secret_basic" or "client_secret_post"`)
 	}
-	authURL, err := parseEndpoint(b.authURL)
-	if err != nil {
+	lazy := b.lazyIssuer != "" && !b.fromConfig // FromIssuer, not yet discovered
+	var authURL, tokenURL, revokeURL *url.URL
+	var err error
+	if authURL, err = parseEndpoint(b.authURL); err != nil && !lazy {
 		bad("AuthURL: %v", err)
 	}
-	tokenURL, err := parseEndpoint(b.tokenURL)
-	if err != nil {
+	if tokenURL, err = parseEndpoint(b.tokenURL); err != nil && !lazy {
 		bad("TokenURL: %v", err)
 	}
-	var revokeURL *url.URL
 	if b.revokeURL != "" {
 		if revokeURL, err = parseEndpoint(b.revokeURL); err != nil {
 			bad("RevocationURL: %v", err)
@@ -605,7 +627,7 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 	if strings.Contains(issuer, tenantPlaceholder) && b.issuerTemplate == nil {
 		bad("the issuer %q is a template (a multi-tenant Microsoft Entra endpoint): call IssuerTemplate(loopauth.EntraIssuer), or use the tenant's own issuer", sanitizeText(issuer, 256))
 	}
-	decided := b.validator != nil || b.jwksURI != ""
+	decided := b.validator != nil || b.jwksURI != "" || lazy && !b.noValidation
 	switch {
 	case b.openID && !decided && !b.noValidation:
 		bad("OpenID mode needs a decision on ID-token signatures: call JWKSValidator, WithOpenIDConfigurationJWKSValidator or WithoutJWKSValidation")
@@ -626,6 +648,9 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		now:       time.Now,
 	}
 	c.issuer = issuer
+	if lazy {
+		c.lazy = &lazyProvider{b: *b}
+	}
 	if m := b.cfgAuthMethods; c.authMethod == "" && b.fromConfig {
 		c.authMethod = ClientSecretBasic
 		if slices.Contains(m, ClientSecretPost) && !slices.Contains(m, ClientSecretBasic) {
@@ -691,6 +716,7 @@ func configError(format string, args []any) error {
 func (b *CLITokenClientBuilder) expectedIssuer() (string, error) {
 	sources := [...]struct{ method, issuer string }{
 		{"Issuer", b.explicitIssuer},
+		{"FromIssuer", b.lazyIssuer},
 		{"FromOpenIDConfiguration", b.cfgIssuer},
 		{"WithOpenIDConfigurationJWKSValidator", b.jwksIssuer},
 	}

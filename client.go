@@ -34,6 +34,42 @@ type CLITokenClient struct {
 
 	flightMu sync.Mutex
 	flight   *flight // the refresh or sign-in that Token callers share
+	lazy     *lazyProvider
+}
+
+// lazyProvider is a FromIssuer client's builder, kept to build the client
+// that talks to the provider once the discovery document is in.
+type lazyProvider struct {
+	mu     sync.Mutex
+	b      CLITokenClientBuilder
+	client *CLITokenClient
+}
+
+// online returns the client that talks to the provider: c itself or, for
+// FromIssuer, the client built from the discovery document, fetched on
+// first need (and again after a failure).
+func (c *CLITokenClient) online(ctx context.Context) (*CLITokenClient, error) {
+	l := c.lazy
+	if l == nil {
+		return c, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client == nil {
+		cfg, err := fetchOpenIDConfiguration(ctx, l.b.httpClient, c.logger, l.b.lazyIssuer)
+		if err != nil {
+			return nil, err
+		}
+		b := l.b
+		if b.useConfig(cfg); b.validator == nil && !b.noValidation {
+			b.WithOpenIDConfigurationJWKSValidator(cfg)
+		}
+		if l.client, err = b.Build(); err != nil {
+			return nil, err
+		}
+		l.client.now = c.now
+	}
+	return l.client, nil
 }
 
 // openerGrace is how long a flow that has answered the browser waits for
@@ -119,6 +155,13 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
+	}
+	if c.lazy != nil {
+		online, err := c.online(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return online.RunAuthorizationFlow(ctx)
 	}
 	secrets := newFlowSecrets(c.openID)
 

@@ -156,6 +156,13 @@ func (c *CLITokenClient) Revoke(ctx context.Context, token string) error {
 
 // revoke sends one revocation request, with a token type hint when known.
 func (c *CLITokenClient) revoke(ctx context.Context, token, hint string) error {
+	if c.lazy != nil {
+		online, err := c.online(ctx)
+		if err != nil {
+			return err
+		}
+		return online.revoke(ctx, token, hint)
+	}
 	if c.revokeURL == nil {
 		return ErrNoRevocationEndpoint
 	}
@@ -403,6 +410,13 @@ func (c *CLITokenClient) exchangeCode(ctx context.Context, code string, secrets 
 func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev *TokenSet) (*TokenSet, error) {
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
+	}
+	if c.lazy != nil {
+		online, err := c.online(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return online.refresh(ctx, refreshToken, prev)
 	}
 	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
 		return nil, errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
