@@ -97,10 +97,16 @@ func TestCLIAsThreeProcesses(t *testing.T) {
 		t.Errorf("whoami printed %q, want %q", out, user)
 	}
 
+	// The provider down: whoami, with fresh stored tokens and FromIssuer,
+	// makes no request and still works.
+	provider.stop(t)
+	if out := cli.run(0, "whoami"); out != user+"\n" {
+		t.Errorf("whoami with the provider down printed %q, want %q", out, user)
+	}
+
 	// The provider restarts with its state file, and the access token has
 	// expired meanwhile: whoami refreshes it, without a browser, with the
 	// refresh token the first provider process issued.
-	provider.stop(t)
 	provider = startProviderProcess(t, filepath.Join(bin, "loopauthtest"), providerArgs...)
 	ageTokenFile(t, tokenFile)
 	if out := cli.run(0, "whoami"); out != user+"\n" {

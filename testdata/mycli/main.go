@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string) int {
 	store := loopauth.NewFileStore(*tokenFile)
 	// Only login may open a browser: a script running whoami or logout
 	// must never wait for one.
-	client, err := newClient(ctx, *issuer, *clientID, command != "login")
+	client, err := newClient(*issuer, *clientID, command != "login")
 	if err != nil {
 		return fail(err)
 	}
@@ -108,17 +108,14 @@ func run(ctx context.Context, args []string) int {
 	return 0
 }
 
-// newClient reads the provider's discovery document and builds a client
-// that verifies ID tokens with the provider's keys and asks for a refresh
-// token (offline_access), so that later runs need no browser.
-func newClient(ctx context.Context, issuer, clientID string, nonInteractive bool) (*loopauth.CLITokenClient, error) {
-	cfg, err := loopauth.FetchOpenIDConfiguration(ctx, issuer)
-	if err != nil {
-		return nil, err
-	}
-	b := loopauth.FromOpenIDConfiguration(cfg).
+// newClient builds a client that verifies ID tokens with the provider's
+// keys and asks for a refresh token (offline_access), so that later runs
+// need no browser. FromIssuer reads the provider's discovery document
+// only when a command needs the provider: whoami with fresh tokens makes
+// no request at all.
+func newClient(issuer, clientID string, nonInteractive bool) (*loopauth.CLITokenClient, error) {
+	b := loopauth.FromIssuer(issuer).
 		ClientID(clientID).
-		WithOpenIDConfigurationJWKSValidator(cfg).
 		AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess)
 	if nonInteractive {
 		b.NonInteractive()
