@@ -150,9 +150,11 @@ type ProviderError struct {
 	ErrorDescription string
 	// ErrorURI is the optional "error_uri".
 	ErrorURI string
-	// StatusCode is the HTTP status of a token endpoint answer, or 0 when
-	// the error came from the authorization callback.
+	// StatusCode is the HTTP status of a token or revocation endpoint
+	// answer, or 0 when the error came from the authorization callback.
 	StatusCode int
+
+	revocation bool // the revocation endpoint answered, not the token one
 }
 
 // Error describes the failure and what to do about it.
@@ -160,6 +162,9 @@ func (e *ProviderError) Error() string {
 	msg := "loopauth: the provider refused the authorization request"
 	if e.StatusCode != 0 {
 		msg = "loopauth: token endpoint answered HTTP " + strconv.Itoa(e.StatusCode)
+		if e.revocation {
+			msg = "loopauth: revocation endpoint answered HTTP " + strconv.Itoa(e.StatusCode)
+		}
 	}
 	for _, part := range [...]string{e.ErrorCode, e.ErrorDescription} {
 		if part != "" {

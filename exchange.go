@@ -176,7 +176,9 @@ func (c *CLITokenClient) revoke(ctx context.Context, token, hint string) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return parseTokenError(resp.StatusCode, data)
+		pe := parseTokenError(resp.StatusCode, data)
+		pe.revocation = true
+		return pe
 	}
 	return nil
 }
@@ -298,7 +300,7 @@ func parseExpiresIn(raw []byte) (*int64, error) {
 // parseTokenError turns a non-2xx answer into a *ProviderError. The body is
 // read only for the RFC 6749 §5.2 members; it is never quoted, since a
 // proxy's error page or a misbehaving server could echo the request.
-func parseTokenError(status int, data []byte) error {
+func parseTokenError(status int, data []byte) *ProviderError {
 	in, err := decodeStrictMembers(data, tokenResponseMembers)
 	if err != nil {
 		return newProviderError("", "", "", status)

@@ -27,7 +27,8 @@ func TestLogout(t *testing.T) {
 			check: func(err error) bool { return err == nil }},
 		{name: "provider error", opts: []loopauthtest.Option{loopauthtest.WithRevocationError(503, "temporarily_unavailable", "down")}, hint: "refresh_token",
 			check: func(err error) bool {
-				return providerCode(err) == "temporarily_unavailable" && strings.Contains(err.Error(), "revoking")
+				return providerCode(err) == "temporarily_unavailable" && strings.Contains(err.Error(), "revoking") &&
+					strings.Contains(err.Error(), "revocation endpoint answered HTTP 503: temporarily_unavailable")
 			}},
 		{name: "unsupported token type", opts: []loopauthtest.Option{loopauthtest.WithoutRefreshToken(), loopauthtest.WithoutRevocationOf(loopauthtest.AccessTokenType)},
 			noRefresh: true, hint: "access_token", check: func(err error) bool { return providerCode(err) == "unsupported_token_type" }},
