@@ -16,12 +16,21 @@ package loopauth
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -44,6 +53,7 @@ type interopProvider struct {
 	Issuer  string            `json:"issuer"`
 	Secrets map[string]string `json:"secrets"` // client ID to client secret
 	cfg     *OpenIDConfiguration
+	hc      *http.Client // trusts the provider's certificate; nil for http
 }
 
 // interopMissing skips t naming what is missing, or fails it under CI.
@@ -59,7 +69,7 @@ func interopMissing(t *testing.T, what string) {
 // waits for its discovery document. It is stopped by t.Cleanup on every
 // exit path; should the test binary die first, the provider sees its
 // standard input close and exits.
-func startInteropProvider(t *testing.T) *interopProvider {
+func startInteropProvider(t *testing.T, hc *http.Client, env ...string) *interopProvider {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -80,6 +90,7 @@ func startInteropProvider(t *testing.T) *interopProvider {
 
 	cmd := exec.Command(node, "provider.mjs")
 	cmd.Dir = interopDir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -121,13 +132,13 @@ func startInteropProvider(t *testing.T) *interopProvider {
 			close(first)
 		}
 	}()
-	var p interopProvider
+	p := interopProvider{hc: hc}
 	select {
 	case line, ok := <-first:
 		if !ok {
 			t.Fatalf("the provider exited before it was ready:\n%s", logs.String())
 		}
-		if err := json.Unmarshal([]byte(line), &p); err != nil || !strings.HasPrefix(p.Issuer, "http://127.0.0.1:") {
+		if err := json.Unmarshal([]byte(line), &p); err != nil || !strings.HasPrefix(p.Issuer, "http://127.0.0.1:") && !strings.HasPrefix(p.Issuer, "https://127.0.0.1:") {
 			t.Fatalf("provider announced %q: %v", line, err)
 		}
 	case <-time.After(30 * time.Second):
@@ -137,7 +148,7 @@ func startInteropProvider(t *testing.T) *interopProvider {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		p.cfg, err = FetchOpenIDConfiguration(ctx, p.Issuer)
+		p.cfg, err = FetchOpenIDConfigurationWithClient(ctx, hc, p.Issuer)
 		if err == nil {
 			break
 		}
@@ -153,7 +164,11 @@ func startInteropProvider(t *testing.T) *interopProvider {
 func (p *interopProvider) admin(t *testing.T, method, path string) map[string]int {
 	t.Helper()
 	req, _ := http.NewRequest(method, p.Issuer+path, nil)
-	resp, err := http.DefaultClient.Do(req)
+	hc := http.DefaultClient
+	if p.hc != nil {
+		hc = p.hc
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +194,7 @@ func (p *interopProvider) client(t *testing.T, f *interopFlow) *CLITokenClient {
 	t.Helper()
 	b := FromOpenIDConfiguration(p.cfg).ClientID(f.clientID).ClientSecret(p.Secrets[f.clientID]).
 		ClientAuthMethod(f.authMethod).WithOpenIDConfigurationJWKSValidator(p.cfg).AddScopes(ScopeEmail).
-		BrowserOpener(f.agent.open).Timeout(time.Minute).Stderr(io.Discard)
+		BrowserOpener(f.agent.open).Timeout(time.Minute).Stderr(io.Discard).HTTPClient(p.hc)
 	if f.offline {
 		// OpenID Connect Core §11: offline_access is ignored without
 		// prompt=consent, and oidc-provider drops it.
@@ -221,7 +236,7 @@ func idTokenHeader(t *testing.T, raw string) (alg, kid string) {
 
 func TestInterop(t *testing.T) {
 	start := time.Now()
-	p := startInteropProvider(t)
+	p := startInteropProvider(t, nil)
 	t.Logf("oidc-provider ready in %v at %s", time.Since(start).Round(time.Millisecond), p.Issuer)
 	if !p.cfg.AuthorizationResponseISSParameterSupported {
 		t.Error("the provider does not announce RFC 9207 iss; the iss cases prove nothing")
@@ -380,6 +395,91 @@ func TestInterop(t *testing.T) {
 	})
 }
 
+// TestInteropPrivateCA: a provider whose certificate comes from a private
+// CA, reached through a client that trusts only that CA, for discovery,
+// keys, sign-in, refresh and revocation, from its document and from the
+// issuer alone. Without the client, the CA is not trusted.
+func TestInteropPrivateCA(t *testing.T) {
+	roots, env := interopCA(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	p := startInteropProvider(t, hc, env...)
+	if !strings.HasPrefix(p.Issuer, "https://") {
+		t.Fatalf("issuer %s is not https", p.Issuer)
+	}
+	ctx := context.Background()
+	var unknownCA x509.UnknownAuthorityError
+	if _, err := FetchOpenIDConfiguration(ctx, p.Issuer); !errors.As(err, &unknownCA) {
+		t.Errorf("without the client: err = %v, want an unknown authority", err)
+	}
+	for _, from := range []string{"document", "issuer"} {
+		t.Run(from, func(t *testing.T) {
+			f := &interopFlow{clientID: "native", offline: true, agent: userAgent{login: "ada", roots: roots}}
+			c := p.client(t, f)
+			if from == "issuer" {
+				var err error
+				c, err = FromIssuer(p.Issuer).ClientID("native").AddScopes(ScopeOfflineAccess).HTTPClient(hc).
+					OnAuthURL(func(p *ExtraAuthParams) { p.Append("prompt", "consent") }).
+					BrowserOpener(f.agent.open).Timeout(time.Minute).Stderr(io.Discard).Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			ts, err := f.signIn(t, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts.IDToken().Claims().Issuer != p.Issuer || ts.RefreshToken() == "" {
+				t.Fatalf("token set %v", ts)
+			}
+			out, err := c.RefreshIfExpiring(ctx, ts, 24*time.Hour)
+			if err != nil || out.TokenSet().RefreshToken() == ts.RefreshToken() {
+				t.Fatalf("refresh: %v", err)
+			}
+			if err := c.Revoke(ctx, out.TokenSet().RefreshToken()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Refresh(ctx, out.TokenSet().RefreshToken()); providerCode(err) != "invalid_grant" {
+				t.Errorf("refresh after revocation: %v, want invalid_grant", err)
+			}
+		})
+	}
+}
+
+// interopCA makes a private CA and a certificate for 127.0.0.1 signed by
+// it; it returns a pool holding only the CA, and the provider's
+// environment naming the certificate and key files.
+func interopCA(t *testing.T) (*x509.CertPool, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loopauth interop CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(leafKey)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600) != nil ||
+		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600) != nil {
+		t.Fatal("writing the certificate")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	return roots, []string{"INTEROP_TLS_CERT=" + certFile, "INTEROP_TLS_KEY=" + keyFile}
+}
+
 // userAgent is the browser of the interop suite: a cookie jar, redirects
 // followed by hand (so that the one to the loopback callback can be
 // rewritten), and the provider's login and consent forms filled in.
@@ -387,6 +487,7 @@ type userAgent struct {
 	login   string         // the account to sign in as; any password works
 	deny    bool           // cancel at the consent page
 	rewrite func(*url.URL) // applied to the callback URL before it is visited
+	roots   *x509.CertPool // the provider's private CA; nil: the system's
 
 	callback *url.URL // the callback URL visited
 	err      error    // why the user agent gave up
@@ -424,6 +525,7 @@ func (a *userAgent) open(ctx context.Context, authURL string) error {
 func (a *userAgent) browse(ctx context.Context, authURL string) error {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: a.roots}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	start, err := url.Parse(authURL)
 	if err != nil {

@@ -5,7 +5,10 @@
 //
 // It listens on a free port and prints one JSON line on standard output,
 // {"issuer": "http://127.0.0.1:PORT", ...secrets}, and exits when standard
-// input closes, so it never outlives the test that started it.
+// input closes, so it never outlives the test that started it. With
+// INTEROP_TLS_CERT and INTEROP_TLS_KEY (PEM files) in its environment it
+// serves https instead, with that certificate: the issuer is then
+// https://127.0.0.1:PORT.
 //
 // Clients (every redirect URI http://127.0.0.1/callback; as native clients,
 // any loopback port matches, RFC 8252 §7.3):
@@ -25,7 +28,9 @@
 //   GET  /-/stats   {"jwks": number of key set requests served}
 
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTLSServer } from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -66,8 +71,9 @@ function newProvider(issuer) {
   const provider = new Provider(issuer, {
     clients,
     jwks: { keys },
-    // The built-in login and consent pages: any login, any password.
-    features: { devInteractions: { enabled: true } },
+    // The built-in login and consent pages (any login, any password), and
+    // RFC 7009 revocation at /token/revocation.
+    features: { devInteractions: { enabled: true }, revocation: { enabled: true } },
     pkce: { required: () => true },
     rotateRefreshToken: true,
     // Fixed, so that a provider made after a rotation reads the sessions of
@@ -134,7 +140,12 @@ const loopback = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 let handle;
 let issuer;
 
-const server = createServer(async (req, res) => {
+const tls = process.env.INTEROP_TLS_CERT && {
+  cert: readFileSync(process.env.INTEROP_TLS_CERT),
+  key: readFileSync(process.env.INTEROP_TLS_KEY),
+};
+
+async function serve(req, res) {
   try {
     const path = req.url.split('?')[0];
     if (path.startsWith('/-/')) {
@@ -157,10 +168,11 @@ const server = createServer(async (req, res) => {
   } catch (err) {
     return json(res, 500, { error: 'server_error', error_description: String(err) });
   }
-});
+}
 
+const server = tls ? createTLSServer(tls, serve) : createServer(serve);
 server.listen(0, '127.0.0.1', () => {
-  issuer = `http://127.0.0.1:${server.address().port}`;
+  issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   handle = newProvider(issuer);
   process.stdout.write(`${JSON.stringify({ issuer, secrets })}\n`);
 });
