@@ -7,14 +7,14 @@ PKG         := ./...
 # What loopauth may add to a sign-in CLI, in KiB (see make size).
 SIZE_BUDGET_KIB ?= 384
 
-.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots interop
+.PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots interop loc
 
 ## test: vet, then every test with the race detector
 test: vet
 	go test -race -count=1 $(PKG)
 
 ## check: formatting, vet (also for Windows and macOS), staticcheck, and the no-dependency rule
-check: fmt-check vet cross-vet staticcheck deps-check deps-budget
+check: fmt-check vet cross-vet staticcheck deps-check deps-budget loc
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -63,6 +63,14 @@ bench:
 ## and fail when login is more than SIZE_BUDGET_KIB over the floor
 size:
 	@sh testdata/size/size.sh $(SIZE_BUDGET_KIB)
+
+## loc: code lines of the root package (not blank, not comment-only;
+## tests, examples and the test kit not counted); fails at LOC_BUDGET
+LOC_BUDGET ?= 6000
+loc:
+	@n=$$(ls *.go | grep -v '_test.go$$' | xargs cat | grep -cvE '^[[:space:]]*$$|^[[:space:]]*//'); \
+	echo "root package: $$n code lines (budget: under $(LOC_BUDGET))"; \
+	test $$n -lt $(LOC_BUDGET)
 
 ## cover: coverage profile and summary
 cover:
