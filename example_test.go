@@ -649,3 +649,61 @@ func ExampleCLITokenClientBuilder_PasteFrom() {
 	// Output:
 	// signed in: true
 }
+
+// FromIssuer: the CLI's later commands make no request while the stored
+// set is fresh, even with the provider down.
+func ExampleFromIssuer() {
+	provider, err := loopauthtest.StartProvider()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := loopauth.NewMemoryStore() // a real CLI: NewFileStore
+	build := func() *loopauth.CLITokenClient {
+		// Build fetches nothing: discovery waits for the first sign-in.
+		client, err := loopauth.FromIssuer(provider.Issuer()).
+			ClientID("example-cli").
+			AddScopes(loopauth.ScopeEmail, loopauth.ScopeOfflineAccess).
+			BrowserOpener(provider.Browser()).
+			Build()
+		if err != nil {
+			log.Fatal(err)
+		}
+		return client
+	}
+
+	ctx := context.Background()
+	// login: discovery, then the sign-in.
+	if _, err := build().Token(ctx, store); err != nil {
+		log.Fatal(err)
+	}
+	provider.Close()
+	// whoami, later, with the provider down: the stored set is fresh.
+	tokens, err := build().Token(ctx, store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in as:", tokens.IDToken().Claims().Email)
+	// Output:
+	// signed in as: user@example.com
+}
+
+// EntraIssuer with IssuerTemplate: any organization's users of a
+// multi-tenant Microsoft Entra app, each ID token checked against the
+// issuer of its own tenant.
+func ExampleEntraIssuer() {
+	issuer, err := loopauth.EntraIssuer("https://login.microsoftonline.com/{tenantid}/v2.0", "9188040d-6c67-4c5b-b112-36a304b66dad")
+	fmt.Println(issuer, err)
+	_, err = loopauth.EntraIssuer("https://login.microsoftonline.com/{tenantid}/v2.0", "common")
+	fmt.Println(err)
+
+	// In a client (cfg from FetchOpenIDConfiguration(ctx,
+	// "https://login.microsoftonline.com/organizations/v2.0")):
+	//
+	//	loopauth.FromOpenIDConfiguration(cfg).ClientID(id).
+	//		WithOpenIDConfigurationJWKSValidator(cfg).
+	//		IssuerTemplate(loopauth.EntraIssuer)
+
+	// Output:
+	// https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0 <nil>
+	// tid is not a tenant ID (a GUID)
+}
