@@ -45,6 +45,16 @@
 //	api := client.AuthorizedHTTPClient(store)
 //	resp, err := api.Get("https://api.example.com/v1/me")
 //
+// The commands around the login: a client built with NonInteractive never
+// opens a browser (Token returns an error matching ErrLoginRequired, saying
+// why, where a sign-in would be needed), for scripts and CI; Logout revokes
+// the stored refresh token (RFC 7009) and clears the store; and FromIssuer
+// starts from the issuer alone, fetching the discovery document only when a
+// call needs the provider, so that Token with a fresh stored set makes no
+// request at all. HTTPClient gives every call to the provider your proxy or
+// private CA; IssuerTemplate with EntraIssuer checks the ID tokens of
+// Microsoft Entra's multi-tenant endpoints.
+//
 // Register http://127.0.0.1/callback (any port) as the redirect URI with
 // the provider; use RequirePort when the provider insists on a fixed port.
 // Later, refresh with [CLITokenClient.Refresh] or
