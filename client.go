@@ -156,18 +156,14 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
 	}
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return online.RunAuthorizationFlow(ctx)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return nil, err
 	}
 	secrets := newFlowSecrets(c.openID)
 
 	var tlsListener func(net.Listener) net.Listener
 	if c.tlsListener != nil {
-		var err error
 		if tlsListener, err = c.tlsListener(); err != nil {
 			return nil, err
 		}

@@ -156,12 +156,9 @@ func (c *CLITokenClient) Revoke(ctx context.Context, token string) error {
 
 // revoke sends one revocation request, with a token type hint when known.
 func (c *CLITokenClient) revoke(ctx context.Context, token, hint string) error {
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return err
-		}
-		return online.revoke(ctx, token, hint)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return err
 	}
 	if c.revokeURL == nil {
 		return ErrNoRevocationEndpoint
@@ -413,12 +410,9 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return online.refresh(ctx, refreshToken, prev)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return nil, err
 	}
 	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
 		return nil, errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)
