@@ -137,10 +137,7 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 		return &f, t0, nil
 	}
 	fields, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), resp.StatusCode)
-	if err != nil {
-		return nil, t0, err
-	}
-	return fields, t0, nil
+	return fields, t0, err
 }
 
 // Revoke asks the provider to revoke token, an access or a refresh token
@@ -279,13 +276,8 @@ func parseExpiresIn(raw []byte) (*int64, error) {
 			return nil, errors.New("expires_in is not a number")
 		}
 	}
-	if s == "" {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
 		return nil, errors.New("expires_in is not a non-negative integer")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return nil, errors.New("expires_in is not a non-negative integer")
-		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > maxExpiresIn {
