@@ -187,7 +187,7 @@ func (s *jsonScanner) value() error {
 	case c == '{':
 		return s.object()
 	case c == '[':
-		return s.array()
+		return s.elements(math.MaxInt, nil)
 	case c == '"':
 		_, _, err := s.str()
 		return err
@@ -294,10 +294,6 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	}
 	s.pos = i
 	return nil, false, s.fail("unterminated string")
-}
-
-func (s *jsonScanner) array() error {
-	return s.elements(math.MaxInt, nil)
 }
 
 // elements scans the array at s.pos. With fn, it calls fn with the raw
