@@ -769,9 +769,11 @@ func parseEndpoint(raw string) (*url.URL, error) {
 // isLoopbackHost reports whether host names this machine: a loopback IP
 // literal or "localhost".
 func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
+	return strings.EqualFold(host, "localhost") || isLoopbackIP(host)
+}
+
+// isLoopbackIP reports whether host is a loopback IP literal.
+func isLoopbackIP(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }

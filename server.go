@@ -588,11 +588,7 @@ func isTopLevelNavigation(h http.Header) bool {
 
 func isLoopbackRemote(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && isLoopbackIP(host)
 }
 
 // connTable is the callback server's listener. Accept never waits for a
