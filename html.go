@@ -349,16 +349,15 @@ func defaultErrorPage(p *ErrorPageContext) string {
 		Title:    "Authentication failed",
 		Subtitle: what,
 		Steps:    []string{todo, "Return to your terminal: the program there says what went wrong too."},
-		Facts:    []detail{{"Access requested", strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")}},
-	}
-	if len(p.scopes) == 0 {
-		d.Facts = nil
 	}
 	if pe, ok := errorAs[*ProviderError](p.err); ok {
-		d.Facts = append([]detail{{"Provider's error", pe.ErrorCode}}, d.Facts...)
+		d.Facts = append(d.Facts, detail{"Provider's error", pe.ErrorCode})
 		if pe.ErrorDescription != "" {
-			d.Facts = append(d.Facts[:1], append([]detail{{"Provider's message", pe.ErrorDescription}}, d.Facts[1:]...)...)
+			d.Facts = append(d.Facts, detail{"Provider's message", pe.ErrorDescription})
 		}
+	}
+	if len(p.scopes) > 0 {
+		d.Facts = append(d.Facts, detail{"Access requested", strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")})
 	}
 	return renderPage(d)
 }
