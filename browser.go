@@ -22,11 +22,6 @@ import (
 // them).
 const openerWaitDelay = 2 * time.Second
 
-// openSystemBrowser is the default BrowserOpener. See systemBrowserOpener.
-func openSystemBrowser(ctx context.Context, authURL string) error {
-	return systemBrowserOpener(nil)(ctx, authURL)
-}
-
 // systemBrowserOpener returns the default BrowserOpener, which reports the
 // $BROWSER entries it skips, and why, to logger at Debug level (nil: no
 // logging).

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,12 +99,7 @@ var reservedAuthParams = []string{
 }
 
 func isReservedAuthParam(key string) bool {
-	for _, r := range reservedAuthParams {
-		if strings.EqualFold(key, r) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(reservedAuthParams, func(r string) bool { return strings.EqualFold(key, r) })
 }
 
 // authorizationURL builds the RFC 6749 §4.1.1 request on top of the
