@@ -315,7 +315,11 @@ func defaultSuccessPage(p *PageContext) string {
 		}
 		d.Details = append(d.Details, detail{"Subject", c.Subject})
 		if c.Email != "" {
-			d.Details = append(d.Details, detail{"Email verified", yesNo(c.EmailVerified)})
+			verified := "no"
+			if c.EmailVerified {
+				verified = "yes"
+			}
+			d.Details = append(d.Details, detail{"Email verified", verified})
 		}
 	}
 	scopes := strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")
@@ -431,13 +435,6 @@ func staleCallbackPage() string {
 			"Otherwise, run the command again and sign in from the new tab.",
 		},
 	})
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 // formatExpiry says when a token expires, relative to now, the way the
