@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,11 +21,6 @@ import (
 // output pipes after it exits or is killed (a launched browser can inherit
 // them).
 const openerWaitDelay = 2 * time.Second
-
-// openSystemBrowser is the default BrowserOpener. See systemBrowserOpener.
-func openSystemBrowser(ctx context.Context, authURL string) error {
-	return systemBrowserOpener(nil)(ctx, authURL)
-}
 
 // systemBrowserOpener returns the default BrowserOpener, which reports the
 // $BROWSER entries it skips, and why, to logger at Debug level (nil: no
@@ -277,12 +271,11 @@ func placeURL(words []string, authURL string) ([]string, error) {
 		}
 		if urls > 0 {
 			prefix := b.String()[:at]
+			option := strings.HasPrefix(prefix, "-") && strings.HasSuffix(prefix, "=")
 			switch {
 			case i == 0:
 				return nil, errors.New("its command contains %s")
-			case urls > 1 || b.Len() != at+len(authURL):
-				return nil, errors.New("%s is inside other text; it must be a whole word or an option's value (--name=%s)")
-			case prefix != "" && !(strings.HasPrefix(prefix, "-") && strings.HasSuffix(prefix, "=")):
+			case urls > 1 || b.Len() != at+len(authURL) || prefix != "" && !option:
 				return nil, errors.New("%s is inside other text; it must be a whole word or an option's value (--name=%s)")
 			}
 			placed = true
@@ -454,7 +447,7 @@ func checkOpenableURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+		if isLoopbackIP(u.Hostname()) {
 			return nil
 		}
 		return errorf("%w: http is only opened for loopback addresses", ErrUnsafeURL)

@@ -106,7 +106,7 @@ func TestOpenSystemBrowser(t *testing.T) {
 	t.Setenv("PATH", dir)
 	t.Setenv("BROWSER", "") // $BROWSER has its own tests
 	u := "https://as.example/authorize?response_type=code&client_id=a&state=" + strings.Repeat("s", 43) + "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&x=;id&y=(z)"
-	if err := openSystemBrowser(context.Background(), u); err != nil {
+	if err := systemBrowserOpener(nil)(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 	// The launcher's chatter must not reach the program's own output: run
@@ -122,14 +122,14 @@ func TestOpenSystemBrowser(t *testing.T) {
 		t.Errorf("launcher got %q, want exactly one argument %q", got, u)
 	}
 	t.Setenv("FAKE_EXIT", "3")
-	if err := openSystemBrowser(context.Background(), u); err == nil {
+	if err := systemBrowserOpener(nil)(context.Background(), u); err == nil {
 		t.Error("failing launcher reported success")
 	}
 	t.Setenv("PATH", t.TempDir())
-	if err := openSystemBrowser(context.Background(), u); err == nil {
+	if err := systemBrowserOpener(nil)(context.Background(), u); err == nil {
 		t.Error("missing launcher reported success")
 	}
-	if err := openSystemBrowser(context.Background(), "file:///etc/passwd"); !errors.Is(err, ErrUnsafeURL) {
+	if err := systemBrowserOpener(nil)(context.Background(), "file:///etc/passwd"); !errors.Is(err, ErrUnsafeURL) {
 		t.Errorf("unsafe URL: %v", err)
 	}
 }
@@ -140,7 +140,7 @@ func TestOpenerChild(t *testing.T) {
 	if u == "" {
 		t.Skip("runs only as the child process of TestOpenSystemBrowser")
 	}
-	if err := openSystemBrowser(context.Background(), u); err != nil {
+	if err := systemBrowserOpener(nil)(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 }

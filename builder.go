@@ -574,19 +574,16 @@ func (b *CLITokenClientBuilder) Build() (*CLITokenClient, error) {
 		bad(`ClientAuthMethod accepts only "client_secret_basic" or "client_secret_post"`)
 	}
 	lazy := b.lazyIssuer != "" && !b.fromConfig // FromIssuer, not yet discovered
-	var authURL, tokenURL, revokeURL *url.URL
-	var err error
-	if authURL, err = parseEndpoint(b.authURL); err != nil && !lazy {
-		bad("AuthURL: %v", err)
-	}
-	if tokenURL, err = parseEndpoint(b.tokenURL); err != nil && !lazy {
-		bad("TokenURL: %v", err)
-	}
-	if b.revokeURL != "" {
-		if revokeURL, err = parseEndpoint(b.revokeURL); err != nil {
-			bad("RevocationURL: %v", err)
+	endpoint := func(method, raw string, required bool) *url.URL {
+		u, err := parseEndpoint(raw)
+		if err != nil && required {
+			bad("%s: %v", method, err)
 		}
+		return u
 	}
+	authURL := endpoint("AuthURL", b.authURL, !lazy)
+	tokenURL := endpoint("TokenURL", b.tokenURL, !lazy)
+	revokeURL := endpoint("RevocationURL", b.revokeURL, b.revokeURL != "") // optional
 	scopes, err := normalizeScopes(b.scopes, b.openID)
 	if err != nil {
 		errs = append(errs, err)
@@ -769,9 +766,11 @@ func parseEndpoint(raw string) (*url.URL, error) {
 // isLoopbackHost reports whether host names this machine: a loopback IP
 // literal or "localhost".
 func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
+	return strings.EqualFold(host, "localhost") || isLoopbackIP(host)
+}
+
+// isLoopbackIP reports whether host is a loopback IP literal.
+func isLoopbackIP(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }

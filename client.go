@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,12 +99,7 @@ var reservedAuthParams = []string{
 }
 
 func isReservedAuthParam(key string) bool {
-	for _, r := range reservedAuthParams {
-		if strings.EqualFold(key, r) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(reservedAuthParams, func(r string) bool { return strings.EqualFold(key, r) })
 }
 
 // authorizationURL builds the RFC 6749 §4.1.1 request on top of the
@@ -156,18 +152,14 @@ func (c *CLITokenClient) RunAuthorizationFlow(ctx context.Context) (*TokenSet, e
 	if err := ctx.Err(); err != nil {
 		return nil, flowContextError(err, nil, c.timeout)
 	}
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return online.RunAuthorizationFlow(ctx)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return nil, err
 	}
 	secrets := newFlowSecrets(c.openID)
 
 	var tlsListener func(net.Listener) net.Listener
 	if c.tlsListener != nil {
-		var err error
 		if tlsListener, err = c.tlsListener(); err != nil {
 			return nil, err
 		}

@@ -244,12 +244,16 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 		{dcAuthorizationEndpoint, &cfg.AuthorizationEndpoint, checkEndpoint},
 		{dcTokenEndpoint, &cfg.TokenEndpoint, checkEndpoint},
 		{dcJWKSURI, &cfg.JWKSURI, checkEndpoint},
+		// Optional (RFC 8414 §2): where Revoke and Logout send tokens.
+		{dcRevocationEndpoint, &cfg.RevocationEndpoint, checkEndpoint},
 	} {
 		name := openIDConfigurationMembers[m.member]
 		s, err := jsonString(in[m.member])
 		switch {
 		case err != nil:
 			return nil, errorf("%w: %s is not a JSON string", ErrInvalidDiscovery, name)
+		case s == "" && m.member == dcRevocationEndpoint:
+			continue
 		case s == "":
 			return nil, errorf("%w: %s is missing or empty: check that the issuer URL is that of an OpenID provider", ErrInvalidDiscovery, name)
 		}
@@ -260,14 +264,6 @@ func parseOpenIDConfiguration(data []byte, issuer string) (*OpenIDConfiguration,
 		if m.member == dcIssuer && !sameIssuer(issuer, s) && !fitsTemplate(s, issuer) {
 			return nil, issuerMismatch(issuer, s)
 		}
-	}
-	// Optional (RFC 8414 §2): where Revoke and Logout send tokens.
-	cfg.RevocationEndpoint, err = jsonString(in[dcRevocationEndpoint])
-	if err == nil && cfg.RevocationEndpoint != "" {
-		err = checkEndpoint(cfg.RevocationEndpoint)
-	}
-	if err != nil {
-		return nil, errorf("%w: revocation_endpoint: %s", ErrInvalidDiscovery, sanitizeText(err.Error(), maxDiscoveryQuote))
 	}
 	for _, m := range []struct {
 		member int

@@ -137,10 +137,7 @@ func (c *CLITokenClient) postToken(ctx context.Context, body string) (*TokenResp
 		return &f, t0, nil
 	}
 	fields, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), resp.StatusCode)
-	if err != nil {
-		return nil, t0, err
-	}
-	return fields, t0, nil
+	return fields, t0, err
 }
 
 // Revoke asks the provider to revoke token, an access or a refresh token
@@ -156,12 +153,9 @@ func (c *CLITokenClient) Revoke(ctx context.Context, token string) error {
 
 // revoke sends one revocation request, with a token type hint when known.
 func (c *CLITokenClient) revoke(ctx context.Context, token, hint string) error {
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return err
-		}
-		return online.revoke(ctx, token, hint)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return err
 	}
 	if c.revokeURL == nil {
 		return ErrNoRevocationEndpoint
@@ -282,13 +276,8 @@ func parseExpiresIn(raw []byte) (*int64, error) {
 			return nil, errors.New("expires_in is not a number")
 		}
 	}
-	if s == "" {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
 		return nil, errors.New("expires_in is not a non-negative integer")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return nil, errors.New("expires_in is not a non-negative integer")
-		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > maxExpiresIn {
@@ -413,12 +402,9 @@ func (c *CLITokenClient) refresh(ctx context.Context, refreshToken string, prev 
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	if c.lazy != nil {
-		online, err := c.online(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return online.refresh(ctx, refreshToken, prev)
+	c, err := c.online(ctx) // FromIssuer: the client made from discovery
+	if err != nil {
+		return nil, err
 	}
 	if !isVSCHAR(refreshToken) || len(refreshToken) > maxTokenResponseBytes {
 		return nil, errorf("%w: the refresh token contains control or non-ASCII characters", ErrInvalidTokenSet)

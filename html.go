@@ -315,7 +315,11 @@ func defaultSuccessPage(p *PageContext) string {
 		}
 		d.Details = append(d.Details, detail{"Subject", c.Subject})
 		if c.Email != "" {
-			d.Details = append(d.Details, detail{"Email verified", yesNo(c.EmailVerified)})
+			verified := "no"
+			if c.EmailVerified {
+				verified = "yes"
+			}
+			d.Details = append(d.Details, detail{"Email verified", verified})
 		}
 	}
 	scopes := strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")
@@ -349,16 +353,15 @@ func defaultErrorPage(p *ErrorPageContext) string {
 		Title:    "Authentication failed",
 		Subtitle: what,
 		Steps:    []string{todo, "Return to your terminal: the program there says what went wrong too."},
-		Facts:    []detail{{"Access requested", strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")}},
-	}
-	if len(p.scopes) == 0 {
-		d.Facts = nil
 	}
 	if pe, ok := errorAs[*ProviderError](p.err); ok {
-		d.Facts = append([]detail{{"Provider's error", pe.ErrorCode}}, d.Facts...)
+		d.Facts = append(d.Facts, detail{"Provider's error", pe.ErrorCode})
 		if pe.ErrorDescription != "" {
-			d.Facts = append(d.Facts[:1], append([]detail{{"Provider's message", pe.ErrorDescription}}, d.Facts[1:]...)...)
+			d.Facts = append(d.Facts, detail{"Provider's message", pe.ErrorDescription})
 		}
+	}
+	if len(p.scopes) > 0 {
+		d.Facts = append(d.Facts, detail{"Access requested", strings.ReplaceAll(joinScopes(p.scopes), " ", " | ")})
 	}
 	return renderPage(d)
 }
@@ -432,13 +435,6 @@ func staleCallbackPage() string {
 			"Otherwise, run the command again and sign in from the new tab.",
 		},
 	})
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 // formatExpiry says when a token expires, relative to now, the way the

@@ -78,8 +78,9 @@ func TestSelfSignedCertificate(t *testing.T) {
 		}
 	})
 	t.Run("X-03 key stays in memory", func(t *testing.T) {
-		// By construction: selfsigned.go does no file I/O. Check that
-		// generation leaves the temporary and home directories untouched.
+		// By construction: newSelfSignedCertificate (certs.go) does no
+		// file I/O. Check that generation leaves the temporary and home
+		// directories untouched.
 		tmp, home := t.TempDir(), t.TempDir()
 		t.Setenv("TMPDIR", tmp)
 		t.Setenv("HOME", home)

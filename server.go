@@ -288,14 +288,7 @@ func (s *callbackServer) close() {
 		_ = s.srv.Close()
 		s.closeListener()
 		s.serving.Wait()
-		// Refusals not yet in the log, once; nothing is refused any more.
-		s.logMu.Lock()
-		n := s.unlogged
-		s.unlogged = 0
-		s.logMu.Unlock()
-		if n > 0 {
-			s.logger.Debug("loopauth: more callback requests refused", "count", n)
-		}
+		s.logRefusalSummary(true) // nothing is refused any more
 	})
 }
 
@@ -538,7 +531,7 @@ func (s *callbackServer) refuse(w http.ResponseWriter, status int, message strin
 	if s.refused.Add(1) <= refusalsLogged {
 		s.logger.Debug("loopauth: refused a callback request", "status", status)
 	} else {
-		s.logRefusalSummary()
+		s.logRefusalSummary(false)
 	}
 	page := statusPage(status, message)
 	if badState {
@@ -549,12 +542,15 @@ func (s *callbackServer) refuse(w http.ResponseWriter, status int, message strin
 
 // logRefusalSummary counts a refusal that is not logged by itself and
 // logs the count when the last summary is old enough, so a flood of
-// requests cannot flood the log.
-func (s *callbackServer) logRefusalSummary() {
+// requests cannot flood the log. When the server closes (final), it logs
+// the refusals not yet in the log, if any, and counts none.
+func (s *callbackServer) logRefusalSummary(final bool) {
 	s.logMu.Lock()
-	s.unlogged++
+	if !final {
+		s.unlogged++
+	}
 	n, now := s.unlogged, s.now()
-	due := now.Sub(s.lastSummary) >= refusalSummaryEvery
+	due := n > 0 && (final || now.Sub(s.lastSummary) >= refusalSummaryEvery)
 	if due {
 		s.unlogged, s.lastSummary = 0, now
 	}
@@ -588,11 +584,7 @@ func isTopLevelNavigation(h http.Header) bool {
 
 func isLoopbackRemote(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && isLoopbackIP(host)
 }
 
 // connTable is the callback server's listener. Accept never waits for a

@@ -187,7 +187,7 @@ func (s *jsonScanner) value() error {
 	case c == '{':
 		return s.object()
 	case c == '[':
-		return s.array()
+		return s.elements(math.MaxInt, nil)
 	case c == '"':
 		_, _, err := s.str()
 		return err
@@ -294,10 +294,6 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	}
 	s.pos = i
 	return nil, false, s.fail("unterminated string")
-}
-
-func (s *jsonScanner) array() error {
-	return s.elements(math.MaxInt, nil)
 }
 
 // elements scans the array at s.pos. With fn, it calls fn with the raw
@@ -566,14 +562,12 @@ const (
 )
 
 // forEachJSONElement calls fn with the raw bytes of each element of raw, a
-// JSON array already checked by scanStrictJSON. It stops at the first
-// error, and after max elements with an error.
+// JSON array already checked by scanStrictJSON, whose first byte is its
+// '[' (a member value of decodeStrictMembers; the callers check that byte
+// to say what the member should have been). It stops at the first error,
+// and after max elements with an error.
 func forEachJSONElement(raw []byte, max int, fn func(elem []byte) error) error {
 	s := jsonScanner{data: raw}
-	s.skipSpace()
-	if s.pos >= len(raw) || raw[s.pos] != '[' {
-		return errorf("%w: not an array", errJSON)
-	}
 	return s.elements(max, fn)
 }
 
