@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -146,5 +147,33 @@ func TestEntraFlow(t *testing.T) {
 				t.Errorf("the stored set was not recognised: %v", err)
 			}
 		})
+	}
+}
+
+// TestEntraCallbackIss: with a template issuer, the callback's RFC 9207
+// iss must fit the template: a tenant's is accepted, another path of the
+// same origin is refused before any token request.
+func TestEntraCallbackIss(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{{"/" + tenantA + "/v2.0", true}, {"/a/b/v2.0", false}, {"/v2.0", false}} {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		origin := "http://" + addr
+		p := loopauthtest.NewProvider(t, loopauthtest.WithAddr(addr), loopauthtest.WithIssParameterValue(origin+tc.path),
+			loopauthtest.WithIDTokenClaims(func(c map[string]any) { c["iss"], c["tid"] = origin+"/"+tenantA+"/v2.0", tenantA }))
+		c := flowClient(t, p, nil, func(b *CLITokenClientBuilder) {
+			b.WithOpenIDScope().Issuer(origin + "/{tenantid}/v2.0").IssuerTemplate(EntraIssuer).
+				JWKSValidator(NewRemoteJWKSValidator(p.JWKSURL(), "test-cli"))
+		})
+		_, err = c.RunAuthorizationFlow(context.Background())
+		if tc.want != (err == nil) || !tc.want && (!errors.Is(err, ErrInvalidIssuer) || len(p.TokenRequests()) != 0) {
+			t.Errorf("callback iss %q: err = %v, token requests %d", tc.path, err, len(p.TokenRequests()))
+		}
 	}
 }
